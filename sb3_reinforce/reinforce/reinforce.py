@@ -1,0 +1,443 @@
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import explained_variance, obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv
+from torch.nn import functional as F
+
+from sb3_reinforce.reinforce.buffers import DictEpisodeRolloutBuffer, EpisodeBatch, EpisodeRolloutBuffer
+
+SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
+
+ESTIMATORS = ("episode_return", "reward_to_go")
+BASELINES = (None, "mean", "value")
+SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
+# Rows per env the episode buffer starts with; it doubles as needed, up to max_batch_steps
+INITIAL_BUFFER_ROWS = 256
+
+
+class REINFORCE(OnPolicyAlgorithm):
+    """
+    REINFORCE: Monte Carlo policy gradient on batches of complete episodes.
+
+    One update is one gradient step on ``n_episodes`` complete episodes sampled with the current policy,
+    with either estimator of the lecture's policy gradient theorem:
+
+    - ``estimator="episode_return"`` (REINFORCE-1, eq. 3): ``g = (R(tau) - b) * sum_h grad log pi(a_h|s_h)``
+    - ``estimator="reward_to_go"`` (REINFORCE-2, eq. 6):
+      ``g = sum_h gamma^h * grad log pi(a_h|s_h) * (sum_{h'>=h} gamma^(h'-h) r_h' - b_h)``
+
+    Both are unbiased estimates of the gradient of the discounted objective J (``gamma_weighting=False``
+    drops the ``gamma^h`` factor of eq. 6: a common, biased variant). A time-limit truncation ends the
+    trajectory like a termination (the finite horizon H of the lecture) unless ``bootstrap_truncated=True``.
+
+    Paper: https://link.springer.com/article/10.1007/BF00992696 (Williams, 1992)
+    Code: this package; compare with SB3's A2C (https://github.com/DLR-RM/stable-baselines3)
+
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy, ...)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0)
+    :param n_episodes: Number of complete episodes per update (split as evenly as possible across the envs,
+        each env contributing a fixed quota). ``n_episodes=1`` with one env is the lecture's Algorithm 1.
+    :param gamma: Discount factor, in [0, 1]
+    :param estimator: ``"episode_return"`` (eq. 3) or ``"reward_to_go"`` (eq. 6)
+    :param gamma_weighting: With ``"reward_to_go"``, multiply the h-th term by ``gamma^h`` as in eq. (6)
+        (unbiased for the gradient of J). ``False`` drops it: a common variant, biased towards
+        the undiscounted-state-distribution gradient. Must stay ``True`` with ``"episode_return"``.
+    :param baseline: ``None``; ``"mean"``: the leave-one-out mean over the *other* episodes of the batch
+        (of R(tau) for eq. 3, of the reward-to-go at the same step h for eq. 6); ``"value"``: the value head,
+        V(s_0) for eq. 3 and V(s_h) for eq. 6, computed before the update and regressed on the Monte Carlo
+        reward-to-go (weighted by ``vf_coef``). Every choice leaves the expected gradient unchanged.
+    :param normalize_advantage: Whether to normalise the weights (return minus baseline) over the batch to zero
+        mean and unit variance before the ``gamma^h`` factor (biased, often practical)
+    :param ent_coef: Entropy coefficient for the loss calculation
+    :param vf_coef: Value function coefficient for the loss calculation (only with ``baseline="value"``)
+    :param max_grad_norm: The maximum value for the gradient clipping, ``None`` for no clipping
+    :param bootstrap_truncated: With ``baseline="value"``, continue an episode cut by a time limit with
+        ``gamma * V(s_H)`` as SB3 does (treats the time limit as not part of the task); ``False`` ends the
+        trajectory at the time limit (the lecture's finite horizon)
+    :param max_batch_steps: Upper bound on the transitions held for one batch (vectorised steps x n_envs);
+        collection raises ``ValueError`` when a batch would need more. Memory grows with the episodes held.
+    :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
+        instead of action noise exploration (default: False)
+    :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
+        Default: -1 (only sample at the beginning of the rollout)
+    :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
+        the reported success rate, mean episode length, and mean reward over
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages (such as device or wrappers used), 2 for
+        debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run.
+        Setting it to auto, the code will be run on the GPU if possible.
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": ActorCriticPolicy,
+        "CnnPolicy": ActorCriticCnnPolicy,
+        "MultiInputPolicy": MultiInputActorCriticPolicy,
+    }
+    rollout_buffer: EpisodeRolloutBuffer | DictEpisodeRolloutBuffer  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-3,
+        n_episodes: int = 8,
+        gamma: float = 0.99,
+        estimator: str = "reward_to_go",
+        gamma_weighting: bool = True,
+        baseline: str | None = "value",
+        normalize_advantage: bool = False,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float | None = 0.5,
+        bootstrap_truncated: bool = False,
+        max_batch_steps: int = 1_000_000,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        _check_hyperparameters(
+            n_episodes, gamma, estimator, gamma_weighting, baseline, vf_coef, max_grad_norm, bootstrap_truncated, max_batch_steps
+        )
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            # Batches are made of complete episodes: n_steps is only the episode buffer's initial size
+            n_steps=INITIAL_BUFFER_ROWS,
+            gamma=gamma,
+            # Unused: returns are Monte Carlo, no GAE
+            gae_lambda=1.0,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,  # type: ignore[arg-type]
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+        )
+        self.n_episodes = n_episodes
+        self.estimator = estimator
+        self.gamma_weighting = gamma_weighting
+        self.baseline = baseline
+        self.normalize_advantage = normalize_advantage
+        self.bootstrap_truncated = bootstrap_truncated
+        self.max_batch_steps = max_batch_steps
+
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        _check_spaces(self.observation_space, self.action_space)
+        self.rollout_buffer_class = (
+            DictEpisodeRolloutBuffer if isinstance(self.observation_space, spaces.Dict) else EpisodeRolloutBuffer
+        )
+        self.rollout_buffer_kwargs = {"max_steps": self.max_batch_steps}
+        super()._setup_model()
+
+    def episode_quotas(self, n_envs: int) -> np.ndarray:
+        """
+        :param n_envs: Number of envs
+        :return: How many episodes each env contributes to a batch (fixed, so the batch is an unbiased sample)
+        """
+        return np.array([self.n_episodes // n_envs + (i < self.n_episodes % n_envs) for i in range(n_envs)])
+
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: RolloutBuffer,
+        n_rollout_steps: int,
+    ) -> bool:
+        """
+        Collect a batch of complete episodes with the current policy: each env runs until it has finished its
+        quota of episodes (``episode_quotas``); its later steps are taken (a VecEnv steps all envs) but not used.
+        Envs left in the middle of an episode by the previous batch are reset first, so that no episode
+        is continued across an update.
+
+        :param env: The training environment
+        :param callback: Callback that will be called at each step
+            (and at the beginning and end of the rollout)
+        :param rollout_buffer: Episode buffer to fill
+        :param n_rollout_steps: Unused: a batch ends when every env has finished its quota of episodes
+        :return: True if the batch is complete, False if a callback stopped the collection
+        """
+        assert self._last_obs is not None, "No previous observation was provided"
+        assert isinstance(rollout_buffer, EpisodeRolloutBuffer | DictEpisodeRolloutBuffer)
+        self.policy.set_training_mode(False)
+
+        if not np.all(self._last_episode_starts):
+            self._last_obs = env.reset()  # type: ignore[assignment]
+            self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
+
+        quotas = self.episode_quotas(env.num_envs)
+        finished_episodes = np.zeros(env.num_envs, dtype=np.int64)
+        n_steps = 0
+        rollout_buffer.reset()
+        if self.use_sde:
+            self.policy.reset_noise(env.num_envs)
+
+        callback.on_rollout_start()
+
+        while np.any(finished_episodes < quotas):
+            if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
+                self.policy.reset_noise(env.num_envs)
+
+            with th.no_grad():
+                obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
+                actions = self.policy.get_distribution(obs_tensor).get_actions().cpu().numpy()
+
+            new_obs, rewards, dones, infos = env.step(self._env_actions(actions))
+
+            self.num_timesteps += env.num_envs
+
+            # Give access to local variables
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+
+            self._update_info_buffer(infos, dones)
+            n_steps += 1
+
+            in_batch = finished_episodes < quotas
+            if not np.all(np.isfinite(rewards[in_batch])):
+                raise ValueError(
+                    f"Non-finite reward {rewards.tolist()} at timestep {self.num_timesteps} "
+                    f"(update {self._n_updates}); the policy was not updated with it."
+                )
+            rollout_buffer.add(
+                self._last_obs,  # type: ignore[arg-type]
+                actions,
+                rewards,
+                self._last_episode_starts,  # type: ignore[arg-type]
+                dones,
+                in_batch,
+                self._truncation_values(dones, infos) if self.bootstrap_truncated else None,
+            )
+            finished_episodes += dones & in_batch
+            self._last_obs = new_obs  # type: ignore[assignment]
+            self._last_episode_starts = dones
+
+        rollout_buffer.compute_monte_carlo_returns()
+
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+
+        return True
+
+    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Rescale (squashed policies) or clip (Gaussian policies) Box actions to the env's bounds, as SB3 does."""
+        if not isinstance(self.action_space, spaces.Box):
+            return actions
+        if self.policy.squash_output:
+            return self.policy.unscale_action(actions)
+        return np.clip(actions, self.action_space.low, self.action_space.high)
+
+    def _truncation_values(self, dones: np.ndarray, infos: list[dict[str, Any]]) -> np.ndarray:
+        """V(s_H) of the last observation of each episode cut by a time limit, 0 elsewhere."""
+        values = np.zeros(len(dones), dtype=np.float32)
+        for idx, done in enumerate(dones):
+            if done and infos[idx].get("TimeLimit.truncated", False) and infos[idx].get("terminal_observation") is not None:
+                terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
+                with th.no_grad():
+                    values[idx] = self.policy.predict_values(terminal_obs)[0].item()  # type: ignore[arg-type]
+        return values
+
+    def _estimator_weights(self, batch: EpisodeBatch, values: th.Tensor) -> th.Tensor:
+        """
+        The weight of each ``grad log pi(a_h|s_h)`` term of the chosen estimator (eq. 3 or eq. 6).
+
+        :param batch: The episodes of the batch
+        :param values: V(s_h) of every step, computed before the update (no gradient)
+        :return: One weight per step
+        """
+        first_steps = batch.episode_steps == 0
+        episode_index = th.cumsum(first_steps.long(), dim=0) - 1
+
+        if self.estimator == "episode_return":
+            # eq. (3): every step of an episode is weighted by the whole discounted return R(tau)
+            returns = batch.episode_returns
+            if self.baseline == "mean":
+                # Leave-one-out mean of the other episodes' returns
+                baseline = (returns[first_steps].sum() - returns) / (batch.n_episodes - 1)
+            elif self.baseline == "value":
+                # V(s_0) of the episode's initial state
+                baseline = values[first_steps][episode_index]
+        else:
+            # eq. (6): step h is weighted by the discounted reward-to-go from h
+            returns = batch.rewards_to_go
+            if self.baseline == "mean":
+                # Leave-one-out mean of the other episodes' reward-to-go at the same step h (0 once ended)
+                totals_per_step = th.zeros(int(batch.episode_steps.max()) + 1, device=returns.device)
+                totals_per_step.index_add_(0, batch.episode_steps, returns)
+                baseline = (totals_per_step[batch.episode_steps] - returns) / (batch.n_episodes - 1)
+            elif self.baseline == "value":
+                baseline = values
+
+        advantages = returns if self.baseline is None else returns - baseline
+        if self.normalize_advantage:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        if self.estimator == "reward_to_go" and self.gamma_weighting:
+            advantages = self.gamma**batch.episode_steps * advantages
+        return advantages
+
+    def train(self) -> None:
+        """
+        Update policy using the batch of episodes in the buffer (one gradient step).
+        """
+        # Switch to train mode (this affects batch norm / dropout)
+        self.policy.set_training_mode(True)
+
+        # Update optimizer learning rate
+        self._update_learning_rate(self.policy.optimizer)
+
+        batch = self.rollout_buffer.episode_batch()
+        actions = batch.actions
+        if isinstance(self.action_space, spaces.Discrete):
+            # Convert discrete action from float to long
+            actions = actions.long().flatten()
+
+        values, log_prob, entropy = self.policy.evaluate_actions(batch.observations, actions)  # type: ignore[arg-type]
+        values = values.flatten()
+        weights = self._estimator_weights(batch, values.detach())
+
+        # Sum over each episode's steps, averaged over the (fixed) number of episodes:
+        # with plain SGD the parameters move by exactly learning_rate * g_hat
+        policy_loss = -(weights * log_prob).sum() / batch.n_episodes
+
+        # Value loss: regression of V(s_h) on the Monte Carlo reward-to-go
+        value_loss = F.mse_loss(batch.rewards_to_go, values) if self.baseline == "value" else th.zeros(())
+
+        # Entropy loss favor exploration
+        if entropy is None:
+            # Approximate entropy when no analytical form
+            entropy_loss = -th.mean(-log_prob)
+        else:
+            entropy_loss = -th.mean(entropy)
+
+        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+
+        # Optimization step
+        self.policy.optimizer.zero_grad()
+        loss.backward()
+        self._check_finite_gradient(loss)
+
+        if self.max_grad_norm is not None:
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        self.policy.optimizer.step()
+
+        self._n_updates += 1
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/n_episodes", batch.n_episodes)
+        self.logger.record("train/batch_steps", len(log_prob))
+        self.logger.record("train/entropy_loss", entropy_loss.item())
+        self.logger.record("train/policy_loss", policy_loss.item())
+        if self.baseline == "value":
+            self.logger.record("train/value_loss", value_loss.item())
+            self.logger.record(
+                "train/explained_variance",
+                explained_variance(values.detach().cpu().numpy(), batch.rewards_to_go.cpu().numpy()),
+            )
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+    def _check_finite_gradient(self, loss: th.Tensor) -> None:
+        """Refuse a non-finite loss or gradient before the optimizer step, leaving the parameters untouched."""
+        gradients_finite = all(
+            th.isfinite(param.grad).all() for param in self.policy.parameters() if param.grad is not None
+        )
+        if not (th.isfinite(loss) and gradients_finite):
+            self.policy.optimizer.zero_grad()
+            raise ValueError(
+                f"Non-finite loss ({loss.item()}) or gradient in update {self._n_updates + 1} "
+                f"at timestep {self.num_timesteps}; the policy parameters were left unchanged."
+            )
+
+    def learn(
+        self: SelfREINFORCE,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "REINFORCE",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfREINFORCE:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+
+def _check_hyperparameters(
+    n_episodes: int,
+    gamma: float,
+    estimator: str,
+    gamma_weighting: bool,
+    baseline: str | None,
+    vf_coef: float,
+    max_grad_norm: float | None,
+    bootstrap_truncated: bool,
+    max_batch_steps: int,
+) -> None:
+    """Raise ``ValueError`` / ``TypeError`` naming the allowed values for any bad hyperparameter."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"Unknown estimator {estimator!r}, allowed values: {ESTIMATORS}")
+    if baseline not in BASELINES:
+        raise ValueError(f"Unknown baseline {baseline!r}, allowed values: {BASELINES}")
+    for name, value in (("n_episodes", n_episodes), ("max_batch_steps", max_batch_steps)):
+        if not isinstance(value, int | np.integer) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int >= 1, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value}")
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+    if not isinstance(gamma_weighting, bool):
+        raise TypeError(f"gamma_weighting must be True or False, got {gamma_weighting!r}")
+    if not gamma_weighting and estimator != "reward_to_go":
+        raise ValueError("gamma_weighting=False only applies to estimator='reward_to_go' (eq. 3 has no gamma^h factor)")
+    if baseline == "mean" and n_episodes < 2:
+        raise ValueError(f"baseline='mean' is a leave-one-out mean over the other episodes: needs n_episodes >= 2, got {n_episodes}")
+    if vf_coef < 0:
+        raise ValueError(f"vf_coef must be >= 0, got {vf_coef}")
+    if max_grad_norm is not None and max_grad_norm <= 0:
+        raise ValueError(f"max_grad_norm must be > 0 or None (no clipping), got {max_grad_norm}")
+    if bootstrap_truncated and baseline != "value":
+        raise ValueError("bootstrap_truncated=True bootstraps with the value head: it needs baseline='value'")
+
+
+def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """Raise ``TypeError`` naming the supported spaces for any other."""
+    if not isinstance(action_space, SUPPORTED_ACTION_SPACES):
+        allowed = ", ".join(space.__name__ for space in SUPPORTED_ACTION_SPACES)
+        raise TypeError(f"REINFORCE does not support the action space {action_space}; supported: {allowed}")
+    if not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
+        allowed = ", ".join(space.__name__ for space in SUPPORTED_OBSERVATION_SPACES)
+        raise TypeError(f"REINFORCE does not support the observation space {observation_space}; supported: {allowed}")
