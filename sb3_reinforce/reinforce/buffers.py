@@ -165,14 +165,15 @@ class EpisodeBufferMixin:
 
         if isinstance(self.observations, dict):
             observations: th.Tensor | TensorDict = {
-                key: self.to_torch(selected(array)) for key, array in self.observations.items()  # type: ignore[attr-defined]
+                key: self.to_torch(selected(array))
+                for key, array in self.observations.items()  # type: ignore[attr-defined]
             }
         else:
             observations = self.to_torch(selected(self.observations))  # type: ignore[attr-defined]
         episode_steps = selected(self.episode_steps)
         return EpisodeBatch(
             observations=observations,
-            actions=self.to_torch(selected(self.actions)),  # type: ignore[attr-defined]
+            actions=self.to_torch(selected(self.actions).astype(np.float32)),  # type: ignore[attr-defined]
             rewards_to_go=self.to_torch(selected(self.returns)),  # type: ignore[attr-defined]
             episode_returns=self.to_torch(selected(self.episode_returns)),  # type: ignore[attr-defined]
             episode_steps=th.as_tensor(episode_steps, device=self.device),

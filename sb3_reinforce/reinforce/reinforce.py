@@ -116,7 +116,15 @@ class REINFORCE(OnPolicyAlgorithm):
         _init_setup_model: bool = True,
     ):
         _check_hyperparameters(
-            n_episodes, gamma, estimator, gamma_weighting, baseline, vf_coef, max_grad_norm, bootstrap_truncated, max_batch_steps
+            n_episodes,
+            gamma,
+            estimator,
+            gamma_weighting,
+            baseline,
+            vf_coef,
+            max_grad_norm,
+            bootstrap_truncated,
+            max_batch_steps,
         )
         super().__init__(
             policy,
@@ -367,9 +375,7 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def _check_finite_gradient(self, loss: th.Tensor) -> None:
         """Refuse a non-finite loss or gradient before the optimizer step, leaving the parameters untouched."""
-        gradients_finite = all(
-            th.isfinite(param.grad).all() for param in self.policy.parameters() if param.grad is not None
-        )
+        gradients_finite = all(th.isfinite(param.grad).all() for param in self.policy.parameters() if param.grad is not None)
         if not (th.isfinite(loss) and gradients_finite):
             self.policy.optimizer.zero_grad()
             raise ValueError(
@@ -424,7 +430,9 @@ def _check_hyperparameters(
     if not gamma_weighting and estimator != "reward_to_go":
         raise ValueError("gamma_weighting=False only applies to estimator='reward_to_go' (eq. 3 has no gamma^h factor)")
     if baseline == "mean" and n_episodes < 2:
-        raise ValueError(f"baseline='mean' is a leave-one-out mean over the other episodes: needs n_episodes >= 2, got {n_episodes}")
+        raise ValueError(
+            f"baseline='mean' is a leave-one-out mean over the other episodes: needs n_episodes >= 2, got {n_episodes}"
+        )
     if vf_coef < 0:
         raise ValueError(f"vf_coef must be >= 0, got {vf_coef}")
     if max_grad_norm is not None and max_grad_norm <= 0:

@@ -1,0 +1,120 @@
+"""A small known MDP as a gymnasium env, and helpers to sample REINFORCE's gradient estimate on it."""
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_reinforce import REINFORCE
+
+
+class TabularEnv(gym.Env):
+    """
+    Finite MDP with one-hot-able Discrete observations: ``transitions[s, a]`` sums to <= 1, the rest is termination.
+
+    :param transitions: P(s'|s, a), shape (S, A, S)
+    :param rewards: R(s, a), shape (S, A)
+    :param initial_distribution: d_0, shape (S,)
+    """
+
+    def __init__(self, transitions: np.ndarray, rewards: np.ndarray, initial_distribution: np.ndarray):
+        super().__init__()
+        self.transitions, self.rewards, self.initial_distribution = transitions, rewards, initial_distribution
+        n_states, n_actions = rewards.shape
+        self.observation_space = spaces.Discrete(n_states)
+        self.action_space = spaces.Discrete(n_actions)
+        self.state = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
+        super().reset(seed=seed)
+        self.state = int(self.np_random.choice(len(self.initial_distribution), p=self.initial_distribution))
+        return self.state, {}
+
+    def step(self, action: int) -> tuple[int, float, bool, bool, dict]:
+        reward = float(self.rewards[self.state, action])
+        next_probabilities = self.transitions[self.state, action]
+        outcome = self.np_random.choice(len(next_probabilities) + 1, p=[*next_probabilities, 1 - next_probabilities.sum()])
+        terminated = outcome == len(next_probabilities)
+        if not terminated:
+            self.state = int(outcome)
+        return self.state, reward, bool(terminated), False, {}
+
+
+def random_mdp(n_states: int = 3, n_actions: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Transitions (with 10% termination), rewards and initial distribution of a random MDP."""
+    rng = np.random.default_rng(seed)
+    transitions = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions)) * 0.9
+    rewards = rng.uniform(-1.0, 1.0, size=(n_states, n_actions))
+    initial_distribution = rng.dirichlet(np.ones(n_states))
+    return transitions, rewards, initial_distribution
+
+
+def exact_linear_softmax_gradient(
+    model: REINFORCE, transitions: np.ndarray, rewards: np.ndarray, initial_distribution: np.ndarray, horizon: int
+) -> dict[str, np.ndarray]:
+    """
+    Exact gradient of J = E[sum_{h<H} gamma^h r_h] for the linear softmax policy of ``net_arch=[]`` on one-hot
+    observations (logits(s) = W[:, s] + b), by eq. (4): sum_h gamma^h sum_{s,a} d_h(s,a) Q_h(s,a) grad log pi(a|s),
+    with grad_{W[:, s]} log pi(a|s) = grad_b log pi(a|s) = e_a - pi(.|s).
+    """
+    weight = model.policy.action_net.weight.detach().cpu().numpy()  # (A, S)
+    bias = model.policy.action_net.bias.detach().cpu().numpy()
+    logits = weight.T + bias
+    pi = np.exp(logits - logits.max(axis=1, keepdims=True))
+    pi /= pi.sum(axis=1, keepdims=True)
+    gamma = model.gamma
+
+    # Backward recursion for Q_h, forward recursion for the state distribution d_h(s)
+    q_values = np.zeros((horizon, *rewards.shape))
+    next_values = np.zeros(rewards.shape[0])
+    for h in reversed(range(horizon)):
+        q_values[h] = rewards + gamma * transitions @ next_values
+        next_values = (pi * q_values[h]).sum(axis=1)
+    state_distribution = initial_distribution.copy()
+    grad_logits = np.zeros_like(logits)  # d J / d logits(s, a')
+    for h in range(horizon):
+        weighted_q = gamma**h * state_distribution[:, None] * pi * q_values[h]  # gamma^h d_h(s, a) Q_h(s, a)
+        # sum_a weighted_q(s, a) (1[a = a'] - pi(a'|s))
+        grad_logits += weighted_q - weighted_q.sum(axis=1, keepdims=True) * pi
+        state_distribution = np.einsum("s,sa,sat->t", state_distribution, pi, transitions)
+    return {"action_net.weight": grad_logits.T, "action_net.bias": grad_logits.sum(axis=0)}
+
+
+def sampled_gradients(model: REINFORCE, n_samples: int, learning_rate: float) -> dict[str, np.ndarray]:
+    """
+    ``n_samples`` REINFORCE updates from the same parameters, each turned back into g_hat = step / learning_rate.
+    The model must use plain SGD with the given learning rate, no clipping, no normalisation, no entropy bonus.
+    """
+    initial_state = {key: value.clone() for key, value in model.policy.state_dict().items()}
+    names = ["action_net.weight", "action_net.bias"]
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for _ in range(n_samples):
+        model.policy.load_state_dict(initial_state)
+        model.learn(total_timesteps=1, reset_num_timesteps=False)
+        parameters = dict(model.policy.named_parameters())
+        for name in names:
+            step = (parameters[name].detach() - initial_state[name]).cpu().numpy()
+            samples[name].append(step / learning_rate)
+    model.policy.load_state_dict(initial_state)
+    return {name: np.stack(values) for name, values in samples.items()}
+
+
+def make_sgd_model(seed: int, horizon: int, n_envs: int = 1, learning_rate: float = 0.1, **kwargs) -> REINFORCE:
+    """REINFORCE with a linear softmax policy and plain SGD on the random MDP, episodes cut at ``horizon`` steps."""
+    transitions, rewards, initial_distribution = random_mdp(seed=seed)
+    env = make_vec_env(
+        lambda: gym.wrappers.TimeLimit(TabularEnv(transitions, rewards, initial_distribution), horizon),
+        n_envs=n_envs,
+        seed=seed,
+    )
+    model = REINFORCE(
+        "MlpPolicy",
+        env,
+        learning_rate=learning_rate,
+        max_grad_norm=None,
+        policy_kwargs=dict(net_arch=[], optimizer_class=th.optim.SGD),
+        seed=seed,
+        **kwargs,
+    )
+    return model

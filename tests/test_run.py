@@ -1,0 +1,174 @@
+"""Quick learn/save/load/predict runs over spaces, vec envs, callbacks and options (like sb3-contrib's test_run.py)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import (
+    FakeImageEnv,
+    IdentityEnv,
+    IdentityEnvBox,
+    IdentityEnvMultiBinary,
+    IdentityEnvMultiDiscrete,
+    SimpleMultiObsEnv,
+)
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import SubprocVecEnv, VecNormalize
+
+from sb3_reinforce import REINFORCE
+
+SPACE_CASES = {
+    "discrete": ("MlpPolicy", lambda: IdentityEnv(4, ep_length=20)),
+    "box": ("MlpPolicy", lambda: IdentityEnvBox(ep_length=20)),
+    "multi_discrete": ("MlpPolicy", lambda: IdentityEnvMultiDiscrete(2, ep_length=20)),
+    "multi_binary": ("MlpPolicy", lambda: IdentityEnvMultiBinary(3, ep_length=20)),
+    "image": ("CnnPolicy", lambda: FakeImageEnv(screen_height=36, screen_width=36, n_channels=1)),
+    "dict": ("MultiInputPolicy", lambda: SimpleMultiObsEnv(random_start=True)),
+}
+
+
+@pytest.mark.parametrize("case", SPACE_CASES)
+def test_learn_save_load_predict(case, tmp_path):
+    policy, make_env = SPACE_CASES[case]
+    env = make_vec_env(make_env, n_envs=2, seed=0)
+    model = REINFORCE(policy, env, n_episodes=2, seed=0)
+    model.learn(300)
+    observations = env.reset()
+    actions, _ = model.predict(observations, deterministic=True)
+
+    model.save(tmp_path / "model")
+    loaded = REINFORCE.load(tmp_path / "model", env=env)
+    loaded_actions, _ = loaded.predict(observations, deterministic=True)
+    np.testing.assert_array_equal(actions, loaded_actions)
+    # Training goes on after load
+    loaded.learn(100, reset_num_timesteps=False)
+    assert loaded.num_timesteps > model.num_timesteps
+
+
+@pytest.mark.parametrize("estimator", ["episode_return", "reward_to_go"])
+@pytest.mark.parametrize("baseline", [None, "mean", "value"])
+@pytest.mark.parametrize("normalize_advantage", [False, True])
+def test_options(estimator, baseline, normalize_advantage):
+    model = REINFORCE(
+        "MlpPolicy",
+        "CartPole-v1",
+        n_episodes=2,
+        estimator=estimator,
+        baseline=baseline,
+        normalize_advantage=normalize_advantage,
+        ent_coef=0.01,
+        seed=0,
+    )
+    model.learn(200)
+    assert model._n_updates >= 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(gamma_weighting=False),
+        dict(bootstrap_truncated=True),
+        dict(max_grad_norm=None),
+        dict(learning_rate=lambda progress: 1e-3 * progress),
+        dict(use_sde=True, sde_sample_freq=4),
+        dict(policy_kwargs=dict(net_arch=[16], optimizer_class=th.optim.SGD)),
+    ],
+)
+def test_more_options(kwargs):
+    env_id = "Pendulum-v1" if kwargs.get("use_sde") else "CartPole-v1"
+    model = REINFORCE("MlpPolicy", env_id, n_episodes=1, seed=0, **kwargs)
+    model.learn(250)
+
+
+def test_subproc_vec_env_and_vec_normalize(tmp_path):
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv))
+    try:
+        model = REINFORCE("MlpPolicy", env, n_episodes=4, seed=0).learn(500)
+        mean_reward, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=3)
+        assert mean_reward > 0
+        env.save(str(tmp_path / "vec_normalize.pkl"))
+    finally:
+        env.close()
+
+
+def test_callbacks_logger_and_progress_bar(tmp_path):
+    eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=1)
+    eval_callback = EvalCallback(eval_env, eval_freq=100, n_eval_episodes=2, log_path=str(tmp_path / "eval"))
+    checkpoint = CheckpointCallback(save_freq=200, save_path=str(tmp_path / "checkpoints"))
+    model = REINFORCE("MlpPolicy", "CartPole-v1", n_episodes=2, seed=0, tensorboard_log=str(tmp_path / "tb"))
+    model.learn(600, callback=[eval_callback, checkpoint], progress_bar=True)
+
+    assert eval_callback.evaluations_timesteps
+    assert list((tmp_path / "checkpoints").glob("*.zip"))
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    logged = model.logger.name_to_value
+    for key in ("train/policy_loss", "train/value_loss", "train/entropy_loss", "train/explained_variance"):
+        assert key in logged or key in getattr(model.logger, "name_to_excluded", {}), key
+
+
+def test_callback_stops_training():
+    class StopAfter(BaseCallback):
+        def _on_step(self) -> bool:
+            return self.n_calls < 10
+
+    model = REINFORCE("MlpPolicy", "CartPole-v1", n_episodes=4, seed=0)
+    model.learn(10_000, callback=StopAfter())
+    assert model.num_timesteps == 10
+    assert model._n_updates == 0  # the incomplete batch is not used
+
+
+def test_same_seed_same_results():
+    def trained_parameters() -> list[th.Tensor]:
+        model = REINFORCE("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=3), n_episodes=4, seed=3)
+        model.learn(1500)
+        return [param.detach().clone() for param in model.policy.parameters()]
+
+    for first, second in zip(trained_parameters(), trained_parameters(), strict=True):
+        assert th.equal(first, second)
+
+
+def test_cartpole_learns():
+    env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
+    model = REINFORCE("MlpPolicy", env, learning_rate=1e-2, n_episodes=8, normalize_advantage=True, max_grad_norm=None, seed=0)
+    # Sampled actions (the policy REINFORCE optimises): an untrained policy scores about 22
+    before, _ = evaluate_policy(model, env, n_eval_episodes=20, deterministic=False)
+    model.learn(40_000)
+    after, _ = evaluate_policy(model, env, n_eval_episodes=20, deterministic=False)
+    print(f"CartPole-v1 mean return: {before:.1f} before, {after:.1f} after 40k steps")
+    assert before < 60
+    assert after > 200
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(estimator="sum"), ValueError),
+        (dict(baseline="median"), ValueError),
+        (dict(n_episodes=0), ValueError),
+        (dict(n_episodes=2.5), TypeError),
+        (dict(gamma=1.5), ValueError),
+        (dict(gamma=-0.1), ValueError),
+        (dict(gamma_weighting="yes"), TypeError),
+        (dict(estimator="episode_return", gamma_weighting=False), ValueError),
+        (dict(baseline="mean", n_episodes=1), ValueError),
+        (dict(bootstrap_truncated=True, baseline=None), ValueError),
+        (dict(vf_coef=-1.0), ValueError),
+        (dict(max_grad_norm=0.0), ValueError),
+        (dict(max_batch_steps=0), ValueError),
+    ],
+)
+def test_bad_hyperparameters(kwargs, error):
+    with pytest.raises(error, match="|".join(kwargs)):
+        REINFORCE("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_unsupported_space():
+    class TupleActionEnv(IdentityEnv):
+        def __init__(self):
+            super().__init__(2)
+            self.action_space = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))
+
+    with pytest.raises(TypeError, match="Discrete"):
+        REINFORCE("MlpPolicy", TupleActionEnv())
