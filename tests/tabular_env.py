@@ -83,19 +83,17 @@ def exact_linear_softmax_gradient(
 
 def sampled_gradients(model: REINFORCE, n_samples: int, learning_rate: float) -> dict[str, np.ndarray]:
     """
-    ``n_samples`` REINFORCE updates from the same parameters, each turned back into g_hat = step / learning_rate.
+    ``n_samples`` REINFORCE updates from the same parameters, each turned back into g_hat = step / learning_rate,
+    keyed like ``model.policy.named_parameters()`` (the value head's entries are its regression steps).
     The model must use plain SGD with the given learning rate, no clipping, no normalisation, no entropy bonus.
     """
     initial_state = {key: value.clone() for key, value in model.policy.state_dict().items()}
-    names = ["action_net.weight", "action_net.bias"]
-    samples: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    samples: dict[str, list[np.ndarray]] = {name: [] for name, _ in model.policy.named_parameters()}
     for _ in range(n_samples):
         model.policy.load_state_dict(initial_state)
         model.learn(total_timesteps=1, reset_num_timesteps=False)
-        parameters = dict(model.policy.named_parameters())
-        for name in names:
-            step = (parameters[name].detach() - initial_state[name]).cpu().numpy()
-            samples[name].append(step / learning_rate)
+        for name, parameter in model.policy.named_parameters():
+            samples[name].append((parameter.detach() - initial_state[name]).cpu().numpy() / learning_rate)
     model.policy.load_state_dict(initial_state)
     return {name: np.stack(values) for name, values in samples.items()}
 

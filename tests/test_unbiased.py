@@ -22,7 +22,8 @@ Z_BOUND = 4.5
 def z_scores(samples: dict[str, np.ndarray], exact: dict[str, np.ndarray]) -> np.ndarray:
     """(sample mean - exact) / standard error, for every parameter component."""
     scores = []
-    for name, values in samples.items():
+    for name in exact:
+        values = samples[name]
         standard_error = values.std(axis=0, ddof=1) / np.sqrt(len(values))
         scores.append(((values.mean(axis=0) - exact[name]) / np.maximum(standard_error, 1e-12)).ravel())
     return np.concatenate(scores)
