@@ -1,0 +1,92 @@
+"""
+Sample efficiency of REINFORCE from its zoo config, and of every lecture variant, over several seeds.
+
+For each env: train for the budget (the zoo config's ``n_timesteps`` unless ``--steps``), then evaluate the
+deterministic policy on 20 episodes. The first row is the zoo config; with ``--variants``, the other rows change
+only (estimator, gamma_weighting, baseline), so users see the trade-offs between the lecture's estimators.
+
+    python benchmarks/sample_efficiency.py --env CartPole-v1 --seeds 5 --variants --jobs 2
+    python benchmarks/sample_efficiency.py --env Acrobot-v1 --seeds 5 --jobs 2
+"""
+
+import argparse
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import sync_envs_normalization
+
+from sb3_reinforce import REINFORCE
+from sb3_reinforce.zoo.hyperparams import get_hyperparameters, get_n_timesteps, make_eval_env
+
+# (estimator, gamma_weighting, baseline): every combination the class accepts
+VARIANTS = [
+    (estimator, gamma_weighting, baseline)
+    for estimator, weightings in (("reward_to_go", (True, False)), ("episode_return", (True,)))
+    for gamma_weighting in weightings
+    for baseline in ("value", "mean", None)
+]
+TARGETS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "LunarLander-v3": 200.0}
+
+
+def train_and_evaluate(env_id: str, seed: int, steps: int, overrides: dict[str, Any]) -> tuple[float, float]:
+    """:return: Mean deterministic evaluation return over 20 episodes, and the wall time of training"""
+    th.set_num_threads(1)
+    model = REINFORCE(**{**get_hyperparameters("reinforce", env_id, seed=seed), **overrides})
+    start = time.perf_counter()
+    model.learn(steps)
+    elapsed = time.perf_counter() - start
+    eval_env = make_eval_env("reinforce", env_id, seed=seed + 1000)
+    sync_envs_normalization(model.get_env(), eval_env)
+    mean_reward, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, deterministic=True)
+    return float(mean_reward), elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, help="training budget (default: the zoo config's n_timesteps)")
+    parser.add_argument("--variants", action="store_true", help="also run every (estimator, gamma_weighting, baseline)")
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args()
+
+    steps = args.steps or get_n_timesteps("reinforce", args.env)
+    target = TARGETS.get(args.env, gym.spec(args.env).reward_threshold)
+    rows: list[tuple[str, dict[str, Any]]] = [("zoo config", {})]
+    if args.variants:
+        rows += [
+            (
+                f"{estimator}, gamma_weighting={weighting}, baseline={baseline}",
+                dict(estimator=estimator, gamma_weighting=weighting, baseline=baseline, bootstrap_truncated=False),
+            )
+            for estimator, weighting, baseline in VARIANTS
+        ]
+
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = {
+            (name, seed): pool.submit(train_and_evaluate, args.env, seed, steps, overrides)
+            for name, overrides in rows
+            for seed in range(args.seeds)
+        }
+        results = {key: future.result() for key, future in futures.items()}
+
+    print(f"{args.env}: {steps:,} steps, {args.seeds} seeds, deterministic evaluation on 20 episodes, target {target}")
+    print("| REINFORCE | mean ± std over seeds | worst seed | seeds >= target | train time / run (s) |")
+    print("|---|---|---|---|---|")
+    for name, _ in rows:
+        returns = np.array([results[name, seed][0] for seed in range(args.seeds)])
+        times = [results[name, seed][1] for seed in range(args.seeds)]
+        reached = int(np.sum(returns >= target))
+        print(
+            f"| {name} | {returns.mean():.1f} ± {returns.std():.1f} | {returns.min():.1f} | {reached}/{args.seeds} "
+            f"| {np.mean(times):.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
