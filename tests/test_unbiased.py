@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch as th
 
-from tests.tabular_env import exact_linear_softmax_gradient, make_sgd_model, random_mdp, sampled_gradients
+from tests.tabular_env import exact_linear_softmax_gradient, make_sgd_model, random_mdp, sampled_gradients, z_scores
 
 HORIZON = 5
 GAMMA = 0.8
@@ -17,16 +17,6 @@ LEARNING_RATE = 0.1
 N_SAMPLES = 1500
 # 8 components; a Bonferroni bound at 4.5 standard errors keeps a false alarm below 1e-4
 Z_BOUND = 4.5
-
-
-def z_scores(samples: dict[str, np.ndarray], exact: dict[str, np.ndarray]) -> np.ndarray:
-    """(sample mean - exact) / standard error, for every parameter component."""
-    scores = []
-    for name in exact:
-        values = samples[name]
-        standard_error = values.std(axis=0, ddof=1) / np.sqrt(len(values))
-        scores.append(((values.mean(axis=0) - exact[name]) / np.maximum(standard_error, 1e-12)).ravel())
-    return np.concatenate(scores)
 
 
 @cache
