@@ -1,44 +1,12 @@
-"""A small known MDP as a gymnasium env, and helpers to sample REINFORCE's gradient estimate on it."""
+"""A small known MDP, its exact gradient for a linear softmax policy, and helpers to compare REINFORCE with it."""
 
 import gymnasium as gym
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
-
-
-class TabularEnv(gym.Env):
-    """
-    Finite MDP with one-hot-able Discrete observations: ``transitions[s, a]`` sums to <= 1, the rest is termination.
-
-    :param transitions: P(s'|s, a), shape (S, A, S)
-    :param rewards: R(s, a), shape (S, A)
-    :param initial_distribution: d_0, shape (S,)
-    """
-
-    def __init__(self, transitions: np.ndarray, rewards: np.ndarray, initial_distribution: np.ndarray):
-        super().__init__()
-        self.transitions, self.rewards, self.initial_distribution = transitions, rewards, initial_distribution
-        n_states, n_actions = rewards.shape
-        self.observation_space = spaces.Discrete(n_states)
-        self.action_space = spaces.Discrete(n_actions)
-        self.state = 0
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
-        super().reset(seed=seed)
-        self.state = int(self.np_random.choice(len(self.initial_distribution), p=self.initial_distribution))
-        return self.state, {}
-
-    def step(self, action: int) -> tuple[int, float, bool, bool, dict]:
-        reward = float(self.rewards[self.state, action])
-        next_probabilities = self.transitions[self.state, action]
-        outcome = self.np_random.choice(len(next_probabilities) + 1, p=[*next_probabilities, 1 - next_probabilities.sum()])
-        terminated = outcome == len(next_probabilities)
-        if not terminated:
-            self.state = int(outcome)
-        return self.state, reward, bool(terminated), False, {}
+from sb3_reinforce.exact import TabularMDP, TabularMDPEnv
 
 
 def random_mdp(n_states: int = 3, n_actions: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,28 +49,12 @@ def exact_linear_softmax_gradient(
     return {"action_net.weight": grad_logits.T, "action_net.bias": grad_logits.sum(axis=0)}
 
 
-def sampled_gradients(model: REINFORCE, n_samples: int, learning_rate: float) -> dict[str, np.ndarray]:
-    """
-    ``n_samples`` REINFORCE updates from the same parameters, each turned back into g_hat = step / learning_rate,
-    keyed like ``model.policy.named_parameters()`` (the value head's entries are its regression steps).
-    The model must use plain SGD with the given learning rate, no clipping, no normalisation, no entropy bonus.
-    """
-    initial_state = {key: value.clone() for key, value in model.policy.state_dict().items()}
-    samples: dict[str, list[np.ndarray]] = {name: [] for name, _ in model.policy.named_parameters()}
-    for _ in range(n_samples):
-        model.policy.load_state_dict(initial_state)
-        model.learn(total_timesteps=1, reset_num_timesteps=False)
-        for name, parameter in model.policy.named_parameters():
-            samples[name].append((parameter.detach() - initial_state[name]).cpu().numpy() / learning_rate)
-    model.policy.load_state_dict(initial_state)
-    return {name: np.stack(values) for name, values in samples.items()}
-
-
 def make_sgd_model(seed: int, horizon: int, n_envs: int = 1, learning_rate: float = 0.1, **kwargs) -> REINFORCE:
     """REINFORCE with a linear softmax policy and plain SGD on the random MDP, episodes cut at ``horizon`` steps."""
     transitions, rewards, initial_distribution = random_mdp(seed=seed)
+    mdp = TabularMDP(transitions, rewards, kwargs.get("gamma", 0.99), initial_distribution)
     env = make_vec_env(
-        lambda: gym.wrappers.TimeLimit(TabularEnv(transitions, rewards, initial_distribution), horizon),
+        lambda: gym.wrappers.TimeLimit(TabularMDPEnv(mdp), horizon),
         n_envs=n_envs,
         seed=seed,
     )

@@ -15,8 +15,8 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.exact import TabularMDP, exact_policy_gradient
-from tests.tabular_env import TabularEnv, sampled_gradients, z_scores
+from sb3_reinforce.exact import TabularMDP, TabularMDPEnv, exact_policy_gradient, sampled_policy_gradients
+from tests.tabular_env import z_scores
 
 LEARNING_RATE = 0.1
 N_SAMPLES = 1000
@@ -33,8 +33,7 @@ def frozen_lake() -> tuple[TabularMDP, gym.Env]:
 def random_mdp() -> tuple[TabularMDP, gym.Env]:
     horizon = 8
     mdp = TabularMDP.random(n_states=4, n_actions=3, gamma=0.8, horizon=horizon, seed=1)
-    env = TabularEnv(mdp.transitions, mdp.rewards, mdp.initial_distribution)
-    return mdp, gym.wrappers.TimeLimit(env, horizon)
+    return mdp, gym.wrappers.TimeLimit(TabularMDPEnv(mdp), horizon)
 
 
 MDPS = {"FrozenLake-v1": frozen_lake, "random": random_mdp}
@@ -67,7 +66,7 @@ def sampled_and_exact(mdp_name: str, estimator: str, gamma_weighting: bool = Tru
         for name, gradient in exact_policy_gradient(model, mdp).items()
         if "value" not in name  # the value head is regressed, not part of grad J
     }
-    return sampled_gradients(model, N_SAMPLES, LEARNING_RATE), exact
+    return sampled_policy_gradients(model, N_SAMPLES), exact
 
 
 @pytest.mark.parametrize("mdp_name", MDPS)
@@ -83,3 +82,13 @@ def test_biased_variant_is_detected():
     scores = z_scores(samples, exact)
     print(f"max |z| of gamma_weighting=False: {np.abs(scores).max():.1f}")
     assert np.abs(scores).max() > Z_BOUND
+
+
+def test_sampling_needs_plain_sgd_updates():
+    with pytest.raises(ValueError, match="plain SGD"):
+        sampled_policy_gradients(REINFORCE("MlpPolicy", "FrozenLake-v1"), 2)
+    sgd = dict(policy_kwargs=dict(optimizer_class=th.optim.SGD))
+    with pytest.raises(ValueError, match="max_grad_norm=None"):
+        sampled_policy_gradients(REINFORCE("MlpPolicy", "FrozenLake-v1", **sgd), 2)
+    with pytest.raises(ValueError, match="n_samples"):
+        sampled_policy_gradients(REINFORCE("MlpPolicy", "FrozenLake-v1", max_grad_norm=None, **sgd), 1)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch as th
 
-from tests.tabular_env import exact_linear_softmax_gradient, make_sgd_model, random_mdp, sampled_gradients, z_scores
+from sb3_reinforce.exact import sampled_policy_gradients
+
+from tests.tabular_env import exact_linear_softmax_gradient, make_sgd_model, random_mdp, z_scores
 
 HORIZON = 5
 GAMMA = 0.8
@@ -35,7 +37,7 @@ def sample_against_exact(estimator: str, baseline: str | None, gamma_weighting: 
     with th.no_grad():
         model.policy.action_net.weight.copy_(th.tensor([[1.0, -0.5, 0.3], [-0.7, 0.8, -0.2]]))
     exact = exact_linear_softmax_gradient(model, *random_mdp(seed=0), horizon=HORIZON)
-    return sampled_gradients(model, N_SAMPLES, LEARNING_RATE), exact
+    return sampled_policy_gradients(model, N_SAMPLES), exact
 
 
 @pytest.mark.parametrize("estimator", ["episode_return", "reward_to_go"])

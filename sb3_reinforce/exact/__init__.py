@@ -1,5 +1,6 @@
 """The planning setting: exact quantities, gradients and planning algorithms for known tabular MDPs."""
 
+from sb3_reinforce.exact.env import TabularMDPEnv
 from sb3_reinforce.exact.evaluation import PolicyEvaluation, Stages, evaluate_policy
 from sb3_reinforce.exact.gradients import (
     action_value_policy_gradient,
@@ -9,6 +10,7 @@ from sb3_reinforce.exact.gradients import (
 )
 from sb3_reinforce.exact.mdp import TabularMDP
 from sb3_reinforce.exact.network_gradient import differentiable_objective, exact_policy_gradient, policy_probabilities
+from sb3_reinforce.exact.sampling import sampled_policy_gradients
 from sb3_reinforce.exact.planning import GradientAscentResult, OptimalSolution, policy_gradient_ascent, value_iteration
 from sb3_reinforce.exact.trajectories import Trajectory, enumerate_trajectories
 from sb3_reinforce.exact.trust_region import clipped_objective, performance_difference, ppo_clip_term, surrogate_objective
@@ -19,6 +21,7 @@ __all__ = [
     "PolicyEvaluation",
     "Stages",
     "TabularMDP",
+    "TabularMDPEnv",
     "Trajectory",
     "action_value_policy_gradient",
     "clipped_objective",
@@ -31,6 +34,7 @@ __all__ = [
     "policy_gradient_ascent",
     "policy_probabilities",
     "ppo_clip_term",
+    "sampled_policy_gradients",
     "softmax_policy",
     "surrogate_objective",
     "trajectory_policy_gradient",

@@ -1,0 +1,125 @@
+"""
+Each REINFORCE estimator against the exact policy gradient of a known MDP, and PPO's clip objective (Figure 1).
+
+Prints a markdown table: the exact gradient norm, and for every (estimator, gamma_weighting, baseline) the relative
+error of the mean of N one-batch estimates, ||mean - exact|| / ||exact||, with its standard error, and the
+per-episode variance (trace of the covariance). Writes ``ppo_clip_objective.png`` to ``--output``.
+
+    python examples/gradient_check.py --env FrozenLake-v1 --horizon 12 --gamma 0.99 --episodes 1000
+    python examples/gradient_check.py --env random --horizon 8 --gamma 0.8
+"""
+
+import argparse
+from pathlib import Path
+
+import gymnasium as gym
+import matplotlib
+import numpy as np
+import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_reinforce import REINFORCE
+from sb3_reinforce.exact import TabularMDP, TabularMDPEnv, exact_policy_gradient, ppo_clip_term, sampled_policy_gradients
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+VARIANTS = [
+    ("episode_return", True, None),
+    ("episode_return", True, "value"),
+    ("reward_to_go", True, None),
+    ("reward_to_go", True, "value"),
+    ("reward_to_go", False, None),
+    ("reward_to_go", False, "value"),
+]
+
+
+def make_problem(env_id: str, gamma: float, horizon: int) -> tuple[TabularMDP, gym.Env]:
+    """The known MDP and an env that samples it, episodes cut after ``horizon`` transitions."""
+    if env_id == "random":
+        mdp = TabularMDP.random(n_states=4, n_actions=3, gamma=gamma, horizon=horizon, seed=1)
+        return mdp, gym.wrappers.TimeLimit(TabularMDPEnv(mdp), horizon)
+    env = gym.make(env_id, max_episode_steps=horizon)
+    return TabularMDP.from_env(env, gamma=gamma, horizon=horizon), env
+
+
+def gradient_table(env_id: str, gamma: float, horizon: int, n_episodes: int) -> str:
+    mdp, env = make_problem(env_id, gamma, horizon)
+    rows = []
+    for estimator, gamma_weighting, baseline in VARIANTS:
+        model = REINFORCE(
+            "MlpPolicy",
+            make_vec_env(lambda: env, n_envs=1, seed=0),
+            learning_rate=0.1,
+            n_episodes=1,
+            gamma=gamma,
+            estimator=estimator,
+            gamma_weighting=gamma_weighting,
+            baseline=baseline,
+            max_grad_norm=None,
+            policy_kwargs=dict(net_arch=[8], optimizer_class=th.optim.SGD),
+            seed=0,
+        )
+        with th.no_grad():  # the same policy, away from uniform, for every row
+            th.manual_seed(0)
+            model.policy.action_net.weight.normal_(0.0, 1.0)
+        names = [name for name, _ in model.policy.named_parameters() if "value" not in name]
+        exact = np.concatenate([exact_policy_gradient(model, mdp)[name].cpu().numpy().ravel() for name in names])
+        samples = sampled_policy_gradients(model, n_episodes)
+        estimates = np.concatenate([samples[name].reshape(n_episodes, -1) for name in names], axis=1)
+        error = np.linalg.norm(estimates.mean(axis=0) - exact) / np.linalg.norm(exact)
+        variance = estimates.var(axis=0, ddof=1).sum()
+        # Standard error of the mean's norm error, scaled like the error
+        standard_error = np.sqrt(variance / n_episodes) / np.linalg.norm(exact)
+        rows.append(f"| {estimator} | {gamma_weighting} | {baseline} | {error:.3f} | {standard_error:.3f} | {variance:.4g} |")
+    header = [
+        f"{env_id}, horizon {horizon}, gamma {gamma}, {n_episodes} episodes per row, exact ||grad J|| = "
+        f"{np.linalg.norm(exact):.4g}",
+        "",
+        "| estimator | gamma_weighting | baseline | relative error of the mean | its noise level | variance per episode |",
+        "|---|---|---|---|---|---|",
+    ]
+    return "\n".join(header + rows)
+
+
+def plot_clip_objective(path: Path, clip_range: float = 0.2) -> None:
+    """The lecture's Figure 1: one term of PPO's clipped objective against the policy ratio, for A > 0 and A < 0."""
+    ratios = np.linspace(0.0, 2.0, 401)
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharex=True)
+    for axis, advantage in zip(axes, (1.0, -1.0), strict=True):
+        axis.plot(ratios, ratios * advantage, "--", color="grey", label="r A (surrogate L)")
+        clipped = ppo_clip_term(ratios, np.full_like(ratios, advantage), clip_range)
+        axis.plot(ratios, clipped, lw=2, label="min(r A, clip(r) A)")
+        for bound in (1 - clip_range, 1 + clip_range):
+            axis.axvline(bound, color="red", lw=0.8, ls=":")
+        axis.axvline(1.0, color="black", lw=0.6)
+        axis.set_title(f"A {'>' if advantage > 0 else '<'} 0")
+        axis.set_xlabel("policy ratio r = pi_theta(a|s) / pi_old(a|s)")
+        axis.legend(loc="upper left" if advantage > 0 else "lower left", fontsize=8)
+    axes[0].set_ylabel("objective term")
+    figure.suptitle(f"PPO clipped objective, clip range {clip_range} (red: 1 - eps, 1 + eps)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="FrozenLake-v1", help="a gymnasium toy-text id, or 'random'")
+    parser.add_argument("--horizon", type=int, default=12)
+    parser.add_argument("--gamma", type=float, default=0.99)
+    parser.add_argument("--episodes", type=int, default=1000)
+    parser.add_argument("--output", type=Path, default=Path("gradient_check"))
+    args = parser.parse_args(argv)
+    th.set_num_threads(1)
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    table = gradient_table(args.env, args.gamma, args.horizon, args.episodes)
+    (args.output / "gradient_table.md").write_text(table + "\n")
+    plot_clip_objective(args.output / "ppo_clip_objective.png")
+    print(table)
+    print(f"\nwrote {args.output / 'gradient_table.md'} and {args.output / 'ppo_clip_objective.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""A known tabular MDP as a gymnasium environment, so that learners can sample what the planner solves."""
+
+import gymnasium as gym
+
+from sb3_reinforce.exact.mdp import TabularMDP
+
+
+class TabularMDPEnv(gym.Env):
+    """
+    A gymnasium env that samples a known ``TabularMDP``: ``Discrete`` observations (the state) and actions, reward
+    ``R(s, a)``, the missing mass of ``transitions[s, a]`` terminates. The horizon is not applied: wrap the env in
+    ``gymnasium.wrappers.TimeLimit(env, mdp.horizon)`` for the finite-horizon case.
+
+    :param mdp: The MDP to sample
+    """
+
+    def __init__(self, mdp: TabularMDP):
+        super().__init__()
+        self.mdp = mdp
+        self.observation_space = gym.spaces.Discrete(mdp.n_states)
+        self.action_space = gym.spaces.Discrete(mdp.n_actions)
+        self.state = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
+        super().reset(seed=seed)
+        self.state = int(self.np_random.choice(self.mdp.n_states, p=self.mdp.initial_distribution))
+        return self.state, {}
+
+    def step(self, action: int) -> tuple[int, float, bool, bool, dict]:
+        reward = float(self.mdp.rewards[self.state, action])
+        probabilities = self.mdp.transitions[self.state, action]
+        outcome = int(self.np_random.choice(self.mdp.n_states + 1, p=[*probabilities, max(0.0, 1 - probabilities.sum())]))
+        terminated = outcome == self.mdp.n_states
+        self.state = self.state if terminated else outcome
+        return self.state, reward, terminated, False, {}
