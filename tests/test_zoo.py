@@ -11,7 +11,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.zoo import get_hyperparameters, get_n_timesteps, make_eval_env, packaged_config_file, register_reinforce
+from sb3_reinforce.zoo import default_config_file, get_hyperparameters, get_n_timesteps, make_eval_env, register_reinforce
 from sb3_reinforce.zoo.__main__ import main, with_default_config
 
 ENV_IDS = ["CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1", "FrozenLake-v1"]
@@ -44,30 +44,37 @@ def log_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def packaged_entry(algo: str, env_id: str = "CartPole-v1") -> dict:
+    return yaml.safe_load(Path(default_config_file(algo, env_id)).read_text())[env_id]
+
+
 @pytest.mark.parametrize("algo", ["reinforce", "ppo"])
 def test_packaged_configs(algo: str) -> None:
-    config_file = packaged_config_file(algo)
+    config_file = default_config_file(algo, "CartPole-v1")
     assert config_file is not None
     hyperparams = yaml.safe_load(Path(config_file).read_text())
     assert set(ENV_IDS) <= set(hyperparams)
     for env_hyperparams in hyperparams.values():
         # A plain 1e-3 in YAML reads as a string: floats must be written with !!float
         assert isinstance(env_hyperparams["n_timesteps"], float)
-        assert not isinstance(env_hyperparams.get("learning_rate", 0.0), str) or env_hyperparams["learning_rate"].startswith(
-            "lin_"
-        )
+        learning_rate = env_hyperparams.get("learning_rate", 0.0)
+        assert isinstance(learning_rate, float) or learning_rate.startswith("lin_")
 
 
-def test_no_packaged_config_falls_back_to_rl_zoo3() -> None:
-    assert packaged_config_file("a2c") is None
+def test_envs_without_packaged_entry_fall_back_to_rl_zoo3() -> None:
+    # No packaged a2c file; the packaged ppo file has no MountainCar-v0 entry; reinforce has a default entry
+    assert default_config_file("a2c", "CartPole-v1") is None
+    assert default_config_file("ppo", "MountainCar-v0") is None
+    assert default_config_file("reinforce", "MountainCar-v0") == default_config_file("reinforce", "CartPole-v1")
     assert with_default_config(["--algo", "a2c"]) == ["--algo", "a2c"]
+    assert with_default_config(["--algo", "ppo", "--env", "MountainCar-v0"]) == ["--algo", "ppo", "--env", "MountainCar-v0"]
 
 
 def test_default_config_is_the_packaged_one() -> None:
-    config_file = packaged_config_file("reinforce")
+    config_file = default_config_file("reinforce", "CartPole-v1")
     assert with_default_config(["--algo", "reinforce"]) == ["--algo", "reinforce", "--conf-file", config_file]
-    # rl-zoo3's default algorithm is ppo
-    assert with_default_config([]) == ["--conf-file", packaged_config_file("ppo")]
+    # rl-zoo3's defaults: --algo ppo --env CartPole-v1
+    assert with_default_config([]) == ["--conf-file", default_config_file("ppo", "CartPole-v1")]
     for user_config in (["-conf", "my.yml"], ["--conf-file", "my.yml"], ["--conf-file=my.yml"]):
         assert with_default_config(["--algo", "reinforce", *user_config]) == ["--algo", "reinforce", *user_config]
 
@@ -80,8 +87,7 @@ def test_registration() -> None:
 
 @pytest.mark.parametrize("algo", ["reinforce", "ppo"])
 def test_train_uses_packaged_config(log_folder: Path, algo: str) -> None:
-    packaged = yaml.safe_load(Path(packaged_config_file(algo)).read_text())["CartPole-v1"]
-    assert trained_config(log_folder, algo) == packaged
+    assert trained_config(log_folder, algo) == packaged_entry(algo)
     assert (log_folder / algo / "CartPole-v1_1" / "CartPole-v1.zip").is_file()
     assert (log_folder / algo / "CartPole-v1_1" / "evaluations.npz").is_file()
 
@@ -149,7 +155,7 @@ def test_distributed_optimize(tmp_path: Path) -> None:
 def test_get_hyperparameters(algo_class: type) -> None:
     algo = algo_class.__name__.lower()
     kwargs = get_hyperparameters(algo, "CartPole-v1", seed=0)
-    packaged = yaml.safe_load(Path(packaged_config_file(algo)).read_text())["CartPole-v1"]
+    packaged = packaged_entry(algo)
     assert isinstance(kwargs["env"], VecEnv)
     assert kwargs["env"].num_envs == packaged["n_envs"]
     assert "n_envs" not in kwargs and "n_timesteps" not in kwargs

@@ -1,0 +1,121 @@
+"""The zoo's hyperparameters as Python objects: constructor keyword arguments, step budget, evaluation env."""
+
+import argparse
+import contextlib
+import importlib.resources
+import io
+import os
+from typing import Any
+
+import yaml
+from rl_zoo3.exp_manager import ExperimentManager
+from stable_baselines3.common.vec_env import VecEnv
+
+CONFIG_PACKAGE = "sb3_reinforce.zoo_configs"
+
+
+def default_config_file(algo: str, env_id: str) -> str | None:
+    """
+    The hyperparameter file used when the user names none.
+
+    :param algo: rl-zoo3 name of the algorithm (``"reinforce"``, ``"ppo"``, ...)
+    :param env_id: Gymnasium id of the environment
+    :return: Path of this package's ``zoo_configs/<algo>.yml`` if it has an entry for ``env_id`` (or a ``default``
+        entry), else ``None``: rl-zoo3's own file applies
+    """
+    config_file = importlib.resources.files(CONFIG_PACKAGE) / f"{algo}.yml"
+    if not config_file.is_file():
+        return None
+    entries = yaml.safe_load(config_file.read_text())
+    return str(config_file) if env_id in entries or "default" in entries else None
+
+
+def _prepared_manager(
+    algo: str, env_id: str, seed: int | None, conf_file: str | None, env_kwargs: dict[str, Any] | None
+) -> tuple[ExperimentManager, dict[str, Any]]:
+    """
+    Read and pre-process the hyperparameters of ``algo`` on ``env_id`` with rl-zoo3's own code, quietly.
+
+    :return: The experiment manager (it knows n_envs, n_timesteps, wrappers, normalisation)
+        and the constructor keyword arguments (without env and action noise)
+    """
+    manager = ExperimentManager(
+        argparse.Namespace(),
+        algo,
+        env_id,
+        # Nothing is written there: envs are created with no_log=True
+        log_folder=os.devnull,
+        env_kwargs=env_kwargs,
+        seed=seed,  # type: ignore[arg-type]
+        verbose=0,
+        config=conf_file or default_config_file(algo, env_id),
+    )
+    # read_hyperparameters() prints the hyperparameters whatever the verbosity
+    with contextlib.redirect_stdout(io.StringIO()):
+        hyperparams, _ = manager.read_hyperparameters()
+        hyperparams, manager.env_wrapper, _, manager.vec_env_wrapper = manager._preprocess_hyperparams(hyperparams)
+    return manager, hyperparams
+
+
+def get_hyperparameters(
+    algo: str,
+    env_id: str,
+    seed: int | None = None,
+    conf_file: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """
+    Constructor keyword arguments of ``algo`` on ``env_id`` from the zoo config, processed exactly as
+    ``rl_zoo3 train`` does: ``env`` is the training VecEnv with the config's ``n_envs`` (and its wrappers,
+    ``VecNormalize``, frame stacking), schedules such as ``lin_3e-4`` are callables, ``policy_kwargs`` strings are
+    evaluated, action noise is built. The config's ``n_timesteps`` and callbacks are not constructor arguments:
+    see ``get_n_timesteps``. Usage: ``PPO(**get_hyperparameters("ppo", "CartPole-v1", seed=0))``.
+
+    :param algo: rl-zoo3 name of the algorithm (``"reinforce"``, ``"ppo"``, ...)
+    :param env_id: Gymnasium id of the environment
+    :param seed: Seed of the envs and of the model (``seed`` is in the result only when given)
+    :param conf_file: Hyperparameter file (as ``-conf``); default: ``default_config_file(algo, env_id)``
+    :param env_kwargs: Keyword arguments of the env constructor (override the config's ``env_kwargs``)
+    :return: Keyword arguments for ``ALGOS[algo](**kwargs)``
+    """
+    manager, hyperparams = _prepared_manager(algo, env_id, seed, conf_file, env_kwargs)
+    env = manager.create_envs(manager.n_envs, no_log=True)
+    hyperparams = manager._preprocess_action_noise(hyperparams, {}, env)
+    seed_kwargs = {} if seed is None else {"seed": seed}
+    return {"env": env, **hyperparams, **seed_kwargs}
+
+
+def get_n_timesteps(algo: str, env_id: str, conf_file: str | None = None) -> int:
+    """
+    :param algo: rl-zoo3 name of the algorithm
+    :param env_id: Gymnasium id of the environment
+    :param conf_file: Hyperparameter file, as in ``get_hyperparameters``
+    :return: The training budget (``n_timesteps``) of the zoo config
+    """
+    manager, _ = _prepared_manager(algo, env_id, None, conf_file, None)
+    return manager.n_timesteps
+
+
+def make_eval_env(
+    algo: str,
+    env_id: str,
+    n_envs: int = 1,
+    seed: int | None = None,
+    conf_file: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+) -> VecEnv:
+    """
+    The evaluation env of ``algo`` on ``env_id``, as rl-zoo3 makes it: same wrappers as the training env,
+    ``VecNormalize`` (if any) frozen and without reward normalisation (sync it with
+    ``stable_baselines3.common.vec_env.sync_envs_normalization`` before evaluating).
+
+    :param algo: rl-zoo3 name of the algorithm
+    :param env_id: Gymnasium id of the environment
+    :param n_envs: Number of evaluation envs
+    :param seed: Seed of the envs
+    :param conf_file: Hyperparameter file, as in ``get_hyperparameters``
+    :param env_kwargs: Keyword arguments of the env constructor
+    :return: The evaluation VecEnv
+    """
+    manager, _ = _prepared_manager(algo, env_id, seed, conf_file, env_kwargs)
+    return manager.create_envs(n_envs, eval_env=True, no_log=True)
