@@ -168,6 +168,15 @@ def test_get_hyperparameters(algo_class: type) -> None:
     assert make_eval_env(algo, "CartPole-v1").num_envs == 1
 
 
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("algo_class", [REINFORCE, PPO])
+def test_every_packaged_entry_trains(algo_class: type, env_id: str) -> None:
+    # LunarLander-v3 needs gymnasium[box2d], part of the zoo extra
+    model = algo_class(**get_hyperparameters(algo_class.__name__.lower(), env_id, seed=0))
+    model.learn(200)
+    assert model.num_timesteps >= 200
+
+
 def test_get_hyperparameters_schedule() -> None:
     # PPO's CartPole entry uses linear schedules (lin_0.001)
     learning_rate = get_hyperparameters("ppo", "CartPole-v1")["learning_rate"]
