@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.zoo import default_config_file, get_hyperparameters, get_n_timesteps, make_eval_env, register_reinforce
 from sb3_reinforce.zoo.__main__ import main, with_default_config
+from sb3_reinforce.zoo.sampler import sample_reinforce_params
 
 ENV_IDS = ["CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1", "FrozenLake-v1"]
 N_STEPS = 2000
@@ -124,6 +125,32 @@ def test_optimize_then_train_from_trial(tmp_path: Path) -> None:
     config = trained_config(tmp_path, "reinforce", run_id=2)
     assert config["n_episodes"] == study.trials[1].params["n_episodes"]
     assert config["gamma"] == pytest.approx(1 - study.trials[1].params["one_minus_gamma"])
+
+
+@pytest.mark.parametrize("clip_gradients", [True, False])
+@pytest.mark.parametrize("baseline", ["mean", "value"])
+def test_sampled_params_build_a_model(clip_gradients: bool, baseline: str) -> None:
+    params = dict(
+        n_episodes=4,
+        one_minus_gamma=0.01,
+        learning_rate=1e-3,
+        baseline=baseline,
+        gamma_weighting=False,
+        normalize_advantage=True,
+        ent_coef=1e-3,
+        clip_gradients=clip_gradients,
+        net_arch="tiny",
+        activation_fn="tanh",
+    )
+    if clip_gradients:
+        params["max_grad_norm"] = 0.5
+    if baseline == "value":
+        # Sampled with the value baseline only: REINFORCE rejects it with the others
+        params["bootstrap_truncated"] = True
+    kwargs = sample_reinforce_params(optuna.trial.FixedTrial(params), n_actions=0, n_envs=1, additional_args={})
+    assert kwargs["max_grad_norm"] == (0.5 if clip_gradients else None)
+    assert kwargs["gamma"] == pytest.approx(0.99)
+    REINFORCE("MlpPolicy", "CartPole-v1", **kwargs).learn(100)
 
 
 def test_distributed_optimize(tmp_path: Path) -> None:

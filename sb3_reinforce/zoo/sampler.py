@@ -17,6 +17,8 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     """
     Sample REINFORCE hyperparameters. The estimator stays ``"reward_to_go"`` (eq. 6, never of higher variance
     than eq. 3); the baseline is one of the two that need no extra assumption ("mean" or "value").
+    Gradient clipping is optional (``clip_gradients``): the value loss shares the clipped norm and can shrink
+    the policy step. ``bootstrap_truncated`` is sampled with the value baseline only (it needs V).
 
     :param trial: The Optuna trial
     :param n_actions: Size of a Box action space (unused: no action noise)
@@ -31,7 +33,10 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     trial.suggest_categorical("gamma_weighting", [True, False])
     trial.suggest_categorical("normalize_advantage", [True, False])
     trial.suggest_float("ent_coef", 1e-8, 0.05, log=True)
-    trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True)
+    if trial.suggest_categorical("clip_gradients", [True, False]):
+        trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True)
+    if trial.params["baseline"] == "value":
+        trial.suggest_categorical("bootstrap_truncated", [True, False])
     trial.suggest_categorical("net_arch", list(NET_ARCHS))
     trial.suggest_categorical("activation_fn", list(ACTIVATION_FNS))
     trial.set_user_attr("gamma", 1 - trial.params["one_minus_gamma"])
@@ -48,6 +53,8 @@ def convert_reinforce_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     """
     hyperparams = dict(sampled_params)
     hyperparams["gamma"] = 1 - hyperparams.pop("one_minus_gamma")
+    if not hyperparams.pop("clip_gradients"):
+        hyperparams["max_grad_norm"] = None
     hyperparams["policy_kwargs"] = dict(
         net_arch=NET_ARCHS[hyperparams.pop("net_arch")],
         activation_fn=ACTIVATION_FNS[hyperparams.pop("activation_fn")],
