@@ -71,6 +71,7 @@ def test_options(estimator, baseline, normalize_advantage):
         dict(gamma_weighting=False),
         dict(bootstrap_truncated=True),
         dict(max_grad_norm=None),
+        dict(n_critic_updates=3, critic_batch_size=16),
         dict(learning_rate=lambda progress: 1e-3 * progress),
         dict(use_sde=True, sde_sample_freq=4),
         dict(policy_kwargs=dict(net_arch=[16], optimizer_class=th.optim.SGD)),
@@ -129,6 +130,39 @@ def test_same_seed_same_results():
         assert th.equal(first, second)
 
 
+def test_critic_updates_fit_the_value_head_only():
+    def trained_once(n_critic_updates: int) -> REINFORCE:
+        env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+        model = REINFORCE("MlpPolicy", env, n_episodes=2, n_critic_updates=n_critic_updates, critic_batch_size=8, seed=0)
+        # One batch, one update
+        return model.learn(1)
+
+    joint_step_only, with_critic_updates = trained_once(0), trained_once(10)
+    batch = with_critic_updates.rollout_buffer.episode_batch()
+    assert th.equal(batch.rewards_to_go, joint_step_only.rollout_buffer.episode_batch().rewards_to_go)
+
+    def value_loss(model: REINFORCE) -> float:
+        with th.no_grad():
+            return th.nn.functional.mse_loss(
+                model.policy.predict_values(batch.observations).flatten(), batch.rewards_to_go
+            ).item()
+
+    assert value_loss(with_critic_updates) < value_loss(joint_step_only)
+    for (name, first), second in zip(
+        joint_step_only.policy.named_parameters(), with_critic_updates.policy.parameters(), strict=True
+    ):
+        assert th.equal(first, second) != ("value" in name), name
+
+
+def test_critic_updates_with_dict_observations():
+    policy, make_env = SPACE_CASES["dict"]
+    model = REINFORCE(policy, make_vec_env(make_env, n_envs=2, seed=0), n_episodes=2, n_critic_updates=2, critic_batch_size=16)
+    model.learn(200)
+    # Only the value loss reached the parameters in the last optimizer steps
+    assert model.policy.action_net.weight.grad is None
+    assert model.policy.value_net.weight.grad is not None
+
+
 def test_cartpole_learns():
     env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
     model = REINFORCE("MlpPolicy", env, learning_rate=1e-2, n_episodes=8, normalize_advantage=True, max_grad_norm=None, seed=0)
@@ -157,6 +191,10 @@ def test_cartpole_learns():
         (dict(vf_coef=-1.0), ValueError),
         (dict(max_grad_norm=0.0), ValueError),
         (dict(max_batch_steps=0), ValueError),
+        (dict(n_critic_updates=-1), ValueError),
+        (dict(n_critic_updates=2.0), TypeError),
+        (dict(critic_batch_size=0), ValueError),
+        (dict(n_critic_updates=1, baseline="mean"), ValueError),
     ],
 )
 def test_bad_hyperparameters(kwargs, error):

@@ -145,8 +145,9 @@ def test_sampled_params_build_a_model(clip_gradients: bool, baseline: str) -> No
     if clip_gradients:
         params["max_grad_norm"] = 0.5
     if baseline == "value":
-        # Sampled with the value baseline only: REINFORCE rejects it with the others
+        # Sampled with the value baseline only: REINFORCE rejects them with the others
         params["bootstrap_truncated"] = True
+        params["n_critic_updates"] = 5
     kwargs = sample_reinforce_params(optuna.trial.FixedTrial(params), n_actions=0, n_envs=1, additional_args={})
     assert kwargs["max_grad_norm"] == (0.5 if clip_gradients else None)
     assert kwargs["gamma"] == pytest.approx(0.99)

@@ -61,6 +61,11 @@ class REINFORCE(OnPolicyAlgorithm):
     :param ent_coef: Entropy coefficient for the loss calculation
     :param vf_coef: Value function coefficient for the loss calculation (only with ``baseline="value"``)
     :param max_grad_norm: The maximum value for the gradient clipping, ``None`` for no clipping
+    :param n_critic_updates: With ``baseline="value"``, extra epochs of value regression on the batch after the
+        update, in minibatches of ``critic_batch_size`` steps (as sb3-contrib's TRPO fits its critic). The weights
+        of the update are computed before, so the baseline of a batch never depends on that batch's actions.
+        ``0``: the value head only takes its share of the single joint gradient step.
+    :param critic_batch_size: Minibatch size (steps) of the extra value regression
     :param bootstrap_truncated: With ``baseline="value"``, continue an episode cut by a time limit with
         ``gamma * V(s_H)`` as SB3 does (treats the time limit as not part of the task); ``False`` ends the
         trajectory at the time limit (the lecture's finite horizon)
@@ -103,6 +108,8 @@ class REINFORCE(OnPolicyAlgorithm):
         ent_coef: float = 0.0,
         vf_coef: float = 0.5,
         max_grad_norm: float | None = 0.5,
+        n_critic_updates: int = 0,
+        critic_batch_size: int = 1024,
         bootstrap_truncated: bool = False,
         max_batch_steps: int = 1_000_000,
         use_sde: bool = False,
@@ -123,6 +130,8 @@ class REINFORCE(OnPolicyAlgorithm):
             baseline,
             vf_coef,
             max_grad_norm,
+            n_critic_updates,
+            critic_batch_size,
             bootstrap_truncated,
             max_batch_steps,
         )
@@ -153,6 +162,8 @@ class REINFORCE(OnPolicyAlgorithm):
         self.gamma_weighting = gamma_weighting
         self.baseline = baseline
         self.normalize_advantage = normalize_advantage
+        self.n_critic_updates = n_critic_updates
+        self.critic_batch_size = critic_batch_size
         self.bootstrap_truncated = bootstrap_truncated
         self.max_batch_steps = max_batch_steps
 
@@ -315,7 +326,8 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def train(self) -> None:
         """
-        Update policy using the batch of episodes in the buffer (one gradient step).
+        Update policy using the batch of episodes in the buffer (one gradient step), then fit the value head
+        (``n_critic_updates``).
         """
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
@@ -357,6 +369,7 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.max_grad_norm is not None:
             th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
         self.policy.optimizer.step()
+        self._fit_value_function(batch)
 
         self._n_updates += 1
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
@@ -372,6 +385,25 @@ class REINFORCE(OnPolicyAlgorithm):
             )
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+    def _fit_value_function(self, batch: EpisodeBatch) -> None:
+        """
+        ``n_critic_updates`` epochs of minibatch regression of V(s_h) on the reward-to-go; only the value
+        head (and a shared features extractor) has a gradient, so the optimizer leaves the actor untouched.
+        """
+        n_steps = len(batch.rewards_to_go)
+        for _ in range(self.n_critic_updates):
+            for indices in th.randperm(n_steps, device=self.device).split(self.critic_batch_size):
+                observations = (
+                    {key: obs[indices] for key, obs in batch.observations.items()}
+                    if isinstance(batch.observations, dict)
+                    else batch.observations[indices]
+                )
+                values = self.policy.predict_values(observations).flatten()
+                value_loss = F.mse_loss(batch.rewards_to_go[indices], values)
+                self.policy.optimizer.zero_grad()
+                value_loss.backward()
+                self.policy.optimizer.step()
 
     def _check_finite_gradient(self, loss: th.Tensor) -> None:
         """Refuse a non-finite loss or gradient before the optimizer step, leaving the parameters untouched."""
@@ -410,6 +442,8 @@ def _check_hyperparameters(
     baseline: str | None,
     vf_coef: float,
     max_grad_norm: float | None,
+    n_critic_updates: int,
+    critic_batch_size: int,
     bootstrap_truncated: bool,
     max_batch_steps: int,
 ) -> None:
@@ -418,11 +452,16 @@ def _check_hyperparameters(
         raise ValueError(f"Unknown estimator {estimator!r}, allowed values: {ESTIMATORS}")
     if baseline not in BASELINES:
         raise ValueError(f"Unknown baseline {baseline!r}, allowed values: {BASELINES}")
-    for name, value in (("n_episodes", n_episodes), ("max_batch_steps", max_batch_steps)):
+    for name, value, minimum in (
+        ("n_episodes", n_episodes, 1),
+        ("max_batch_steps", max_batch_steps, 1),
+        ("n_critic_updates", n_critic_updates, 0),
+        ("critic_batch_size", critic_batch_size, 1),
+    ):
         if not isinstance(value, int | np.integer) or isinstance(value, bool):
-            raise TypeError(f"{name} must be an int >= 1, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value}")
+            raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+        if value < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be in [0, 1], got {gamma}")
     if not isinstance(gamma_weighting, bool):
@@ -437,6 +476,8 @@ def _check_hyperparameters(
         raise ValueError(f"vf_coef must be >= 0, got {vf_coef}")
     if max_grad_norm is not None and max_grad_norm <= 0:
         raise ValueError(f"max_grad_norm must be > 0 or None (no clipping), got {max_grad_norm}")
+    if n_critic_updates > 0 and baseline != "value":
+        raise ValueError(f"n_critic_updates={n_critic_updates} fits the value head: it needs baseline='value'")
     if bootstrap_truncated and baseline != "value":
         raise ValueError("bootstrap_truncated=True bootstraps with the value head: it needs baseline='value'")
 

@@ -18,7 +18,8 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     Sample REINFORCE hyperparameters. The estimator stays ``"reward_to_go"`` (eq. 6, never of higher variance
     than eq. 3); the baseline is one of the two that need no extra assumption ("mean" or "value").
     Gradient clipping is optional (``clip_gradients``): the value loss shares the clipped norm and can shrink
-    the policy step. ``bootstrap_truncated`` is sampled with the value baseline only (it needs V).
+    the policy step. ``bootstrap_truncated`` and ``n_critic_updates`` are sampled with the value baseline only
+    (they need V).
 
     :param trial: The Optuna trial
     :param n_actions: Size of a Box action space (unused: no action noise)
@@ -37,6 +38,7 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
         trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True)
     if trial.params["baseline"] == "value":
         trial.suggest_categorical("bootstrap_truncated", [True, False])
+        trial.suggest_categorical("n_critic_updates", [0, 5, 10])
     trial.suggest_categorical("net_arch", list(NET_ARCHS))
     trial.suggest_categorical("activation_fn", list(ACTIVATION_FNS))
     trial.set_user_attr("gamma", 1 - trial.params["one_minus_gamma"])
