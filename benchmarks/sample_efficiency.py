@@ -7,6 +7,7 @@ only (estimator, gamma_weighting, baseline), so users see the trade-offs between
 
     python benchmarks/sample_efficiency.py --env CartPole-v1 --seeds 5 --variants --jobs 2
     python benchmarks/sample_efficiency.py --env Acrobot-v1 --seeds 5 --jobs 2
+    python benchmarks/sample_efficiency.py --env LunarLander-v3 --seeds 5 --first-seed 5 --jobs 2
 """
 
 import argparse
@@ -50,11 +51,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="train with seeds first-seed .. first-seed+seeds-1")
     parser.add_argument("--steps", type=int, help="training budget (default: the zoo config's n_timesteps)")
     parser.add_argument("--variants", action="store_true", help="also run every (estimator, gamma_weighting, baseline)")
     parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args()
 
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     steps = args.steps or get_n_timesteps("reinforce", args.env)
     target = TARGETS.get(args.env, gym.spec(args.env).reward_threshold)
     rows: list[tuple[str, dict[str, Any]]] = [("zoo config", {})]
@@ -71,21 +74,24 @@ def main() -> None:
         futures = {
             (name, seed): pool.submit(train_and_evaluate, args.env, seed, steps, overrides)
             for name, overrides in rows
-            for seed in range(args.seeds)
+            for seed in seeds
         }
         results = {key: future.result() for key, future in futures.items()}
 
-    print(f"{args.env}: {steps:,} steps, {args.seeds} seeds, deterministic evaluation on 20 episodes, target {target}")
-    print("| REINFORCE | mean ± std over seeds | worst seed | seeds >= target | train time / run (s) |")
+    print(f"{args.env}: {steps:,} steps, seeds {seeds.start}-{seeds.stop - 1}, deterministic evaluation on 20 episodes")
+    print(f"| REINFORCE | mean ± std over seeds | worst seed | seeds >= {target} | train time / run (s) |")
     print("|---|---|---|---|---|")
+    returns = {name: np.array([results[name, seed][0] for seed in seeds]) for name, _ in rows}
     for name, _ in rows:
-        returns = np.array([results[name, seed][0] for seed in range(args.seeds)])
-        times = [results[name, seed][1] for seed in range(args.seeds)]
-        reached = int(np.sum(returns >= target))
+        times = [results[name, seed][1] for seed in seeds]
+        reached = int(np.sum(returns[name] >= target))
         print(
-            f"| {name} | {returns.mean():.1f} ± {returns.std():.1f} | {returns.min():.1f} | {reached}/{args.seeds} "
-            f"| {np.mean(times):.0f} |"
+            f"| {name} | {returns[name].mean():.1f} ± {returns[name].std():.1f} | {returns[name].min():.1f} "
+            f"| {reached}/{args.seeds} | {np.mean(times):.0f} |"
         )
+    print("\nPer seed:")
+    for name, _ in rows:
+        print(f"{name}: {', '.join(f'{value:.1f}' for value in returns[name])}")
 
 
 if __name__ == "__main__":
