@@ -72,6 +72,7 @@ def test_options(estimator, baseline, normalize_advantage):
         dict(bootstrap_truncated=True),
         dict(max_grad_norm=None),
         dict(n_critic_updates=3, critic_batch_size=16),
+        dict(target_kl=0.01, n_critic_updates=1),
         dict(learning_rate=lambda progress: 1e-3 * progress),
         dict(use_sde=True, sde_sample_freq=4),
         dict(policy_kwargs=dict(net_arch=[16], optimizer_class=th.optim.SGD)),
@@ -154,6 +155,64 @@ def test_critic_updates_fit_the_value_head_only():
         assert th.equal(first, second) != ("value" in name), name
 
 
+def _one_update(**kwargs) -> REINFORCE:
+    """A model after one update on one batch (the same batch for any kwargs that leave collection alone)."""
+    model = REINFORCE("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_episodes=2, seed=0, **kwargs)
+    return model.learn(1)
+
+
+def _parameters(model: REINFORCE) -> th.Tensor:
+    return th.nn.utils.parameters_to_vector(model.policy.parameters()).detach()
+
+
+@pytest.mark.parametrize("target_kl", [1e-3, 1e-2])
+def test_target_kl_shrinks_the_step_along_its_direction(target_kl):
+    # A large step: its KL is far above both limits
+    untrained = REINFORCE("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_episodes=2, seed=0)
+    whole_step, limited = _one_update(learning_rate=0.1), _one_update(learning_rate=0.1, target_kl=target_kl)
+    step_fraction = limited.logger.name_to_value["train/step_fraction"]
+    assert 0 < step_fraction < 1
+
+    # The limited step is the whole one times step_fraction...
+    step = _parameters(whole_step) - _parameters(untrained)
+    assert th.allclose(_parameters(limited) - _parameters(untrained), step_fraction * step, atol=1e-6)
+
+    # ...and the approximate KL between the policies before and after, recomputed here, is within the limit,
+    # while the whole step's is not
+    batch = limited.rollout_buffer.episode_batch()
+    actions = batch.actions.long().flatten()
+
+    def approx_kl(model: REINFORCE) -> float:
+        with th.no_grad():
+            log_prob_before = untrained.policy.get_distribution(batch.observations).log_prob(actions)
+            log_ratio = model.policy.get_distribution(batch.observations).log_prob(actions) - log_prob_before
+            return th.mean(th.exp(log_ratio) - 1 - log_ratio).item()
+
+    assert approx_kl(limited) == pytest.approx(limited.logger.name_to_value["train/approx_kl"], rel=1e-4)
+    assert approx_kl(limited) <= target_kl < approx_kl(whole_step)
+
+
+@pytest.mark.parametrize("case", SPACE_CASES)
+def test_target_kl_on_every_space(case):
+    policy, make_env = SPACE_CASES[case]
+    model = REINFORCE(
+        policy, make_vec_env(make_env, n_envs=2, seed=0), n_episodes=2, learning_rate=0.05, target_kl=1e-4, seed=0
+    )
+    model.learn(100)
+    assert model._n_updates >= 1
+    assert 0 <= model.logger.name_to_value["train/approx_kl"] <= 1e-4
+
+
+def test_target_kl_keeps_a_small_step_whole_and_undoes_one_that_never_fits():
+    assert th.equal(_parameters(_one_update(target_kl=1e6)), _parameters(_one_update()))
+
+    untrained = REINFORCE("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_episodes=2, seed=0)
+    # 10 halvings divide a KL by about 4**10: not enough for this limit
+    undone = _one_update(learning_rate=0.1, target_kl=1e-12)
+    assert undone.logger.name_to_value["train/step_fraction"] == 0.0
+    assert th.equal(_parameters(undone), _parameters(untrained))
+
+
 def test_critic_updates_with_dict_observations():
     policy, make_env = SPACE_CASES["dict"]
     model = REINFORCE(policy, make_vec_env(make_env, n_envs=2, seed=0), n_episodes=2, n_critic_updates=2, critic_batch_size=16)
@@ -190,6 +249,9 @@ def test_cartpole_learns():
         (dict(bootstrap_truncated=True, baseline=None), ValueError),
         (dict(vf_coef=-1.0), ValueError),
         (dict(max_grad_norm=0.0), ValueError),
+        (dict(target_kl=0.0), ValueError),
+        (dict(target_kl=-0.01), ValueError),
+        (dict(target_kl="0.01"), TypeError),
         (dict(max_batch_steps=0), ValueError),
         (dict(n_critic_updates=-1), ValueError),
         (dict(n_critic_updates=2.0), TypeError),

@@ -127,9 +127,9 @@ def test_optimize_then_train_from_trial(tmp_path: Path) -> None:
     assert config["gamma"] == pytest.approx(1 - study.trials[1].params["one_minus_gamma"])
 
 
-@pytest.mark.parametrize("clip_gradients", [True, False])
+@pytest.mark.parametrize("clip_gradients, limit_kl", [(True, False), (False, True)])
 @pytest.mark.parametrize("baseline", ["mean", "value"])
-def test_sampled_params_build_a_model(clip_gradients: bool, baseline: str) -> None:
+def test_sampled_params_build_a_model(clip_gradients: bool, limit_kl: bool, baseline: str) -> None:
     params = dict(
         n_episodes=4,
         one_minus_gamma=0.01,
@@ -139,17 +139,21 @@ def test_sampled_params_build_a_model(clip_gradients: bool, baseline: str) -> No
         normalize_advantage=True,
         ent_coef=1e-3,
         clip_gradients=clip_gradients,
+        limit_kl=limit_kl,
         net_arch="tiny",
         activation_fn="tanh",
     )
     if clip_gradients:
         params["max_grad_norm"] = 0.5
+    if limit_kl:
+        params["target_kl"] = 0.02
     if baseline == "value":
         # Sampled with the value baseline only: REINFORCE rejects them with the others
         params["bootstrap_truncated"] = True
         params["n_critic_updates"] = 5
     kwargs = sample_reinforce_params(optuna.trial.FixedTrial(params), n_actions=0, n_envs=1, additional_args={})
     assert kwargs["max_grad_norm"] == (0.5 if clip_gradients else None)
+    assert kwargs["target_kl"] == (0.02 if limit_kl else None)
     assert kwargs["gamma"] == pytest.approx(0.99)
     REINFORCE("MlpPolicy", "CartPole-v1", **kwargs).learn(100)
 

@@ -11,6 +11,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from sb3_reinforce.reinforce.buffers import DictEpisodeRolloutBuffer, EpisodeBatch, EpisodeRolloutBuffer
 
@@ -22,6 +23,8 @@ SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, sp
 SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
 # Rows per env the episode buffer starts with; it doubles as needed, up to max_batch_steps
 INITIAL_BUFFER_ROWS = 256
+# Halvings of a step that exceeds target_kl before it is undone
+MAX_BACKTRACKS = 10
 
 
 class REINFORCE(OnPolicyAlgorithm):
@@ -61,6 +64,10 @@ class REINFORCE(OnPolicyAlgorithm):
     :param ent_coef: Entropy coefficient for the loss calculation
     :param vf_coef: Value function coefficient for the loss calculation (only with ``baseline="value"``)
     :param max_grad_norm: The maximum value for the gradient clipping, ``None`` for no clipping
+    :param target_kl: Upper bound on the KL divergence between the policies before and after an update (SB3 PPO's
+        approximate KL, over the batch's steps). A step that exceeds it is halved, towards the parameters before the
+        update, until it fits (a backtracking line search along the gradient step, as TRPO's), and undone after
+        10 halvings. ``None``: no limit, every step is taken whole.
     :param n_critic_updates: With ``baseline="value"``, extra epochs of value regression on the batch after the
         update, in minibatches of ``critic_batch_size`` steps (as sb3-contrib's TRPO fits its critic). The weights
         of the update are computed before, so the baseline of a batch never depends on that batch's actions.
@@ -108,6 +115,7 @@ class REINFORCE(OnPolicyAlgorithm):
         ent_coef: float = 0.0,
         vf_coef: float = 0.5,
         max_grad_norm: float | None = 0.5,
+        target_kl: float | None = None,
         n_critic_updates: int = 0,
         critic_batch_size: int = 1024,
         bootstrap_truncated: bool = False,
@@ -130,6 +138,7 @@ class REINFORCE(OnPolicyAlgorithm):
             baseline,
             vf_coef,
             max_grad_norm,
+            target_kl,
             n_critic_updates,
             critic_batch_size,
             bootstrap_truncated,
@@ -162,6 +171,7 @@ class REINFORCE(OnPolicyAlgorithm):
         self.gamma_weighting = gamma_weighting
         self.baseline = baseline
         self.normalize_advantage = normalize_advantage
+        self.target_kl = target_kl
         self.n_critic_updates = n_critic_updates
         self.critic_batch_size = critic_batch_size
         self.bootstrap_truncated = bootstrap_truncated
@@ -326,8 +336,8 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def train(self) -> None:
         """
-        Update policy using the batch of episodes in the buffer (one gradient step), then fit the value head
-        (``n_critic_updates``).
+        Update policy using the batch of episodes in the buffer (one gradient step, shrunk to ``target_kl``),
+        then fit the value head (``n_critic_updates``).
         """
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
@@ -368,7 +378,10 @@ class REINFORCE(OnPolicyAlgorithm):
 
         if self.max_grad_norm is not None:
             th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        parameters_before = parameters_to_vector(self.policy.parameters()).detach().clone()
         self.policy.optimizer.step()
+        if self.target_kl is not None:
+            self._limit_step(batch, actions, log_prob.detach(), parameters_before)
         self._fit_value_function(batch)
 
         self._n_updates += 1
@@ -385,6 +398,41 @@ class REINFORCE(OnPolicyAlgorithm):
             )
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+    def _limit_step(
+        self, batch: EpisodeBatch, actions: th.Tensor, log_prob_before: th.Tensor, parameters_before: th.Tensor
+    ) -> None:
+        """
+        Backtracking line search on the step just taken: halve it until the approximate KL divergence between the
+        policies before and after is at most ``target_kl``; undo it after ``MAX_BACKTRACKS`` halvings.
+
+        :param batch: The episodes of the batch
+        :param actions: Their actions, as ``evaluate_actions`` takes them
+        :param log_prob_before: log pi(a_h|s_h) of the policy before the step
+        :param parameters_before: The policy's parameters before the step, as one vector
+        """
+        step = parameters_to_vector(self.policy.parameters()).detach() - parameters_before
+        step_fraction = 1.0
+        approx_kl = self._approx_kl(batch, actions, log_prob_before)
+        for _ in range(MAX_BACKTRACKS):
+            if approx_kl <= self.target_kl:
+                break
+            step_fraction /= 2
+            vector_to_parameters(parameters_before + step_fraction * step, self.policy.parameters())
+            approx_kl = self._approx_kl(batch, actions, log_prob_before)
+        if not approx_kl <= self.target_kl:  # also undoes a step with a non-finite KL
+            step_fraction = 0.0
+            vector_to_parameters(parameters_before, self.policy.parameters())
+            approx_kl = 0.0
+        self.logger.record("train/approx_kl", approx_kl)
+        self.logger.record("train/step_fraction", step_fraction)
+
+    def _approx_kl(self, batch: EpisodeBatch, actions: th.Tensor, log_prob_before: th.Tensor) -> float:
+        """SB3 PPO's estimate of KL(pi_before || pi) from the batch's actions: mean of (ratio - 1) - log(ratio)."""
+        with th.no_grad():
+            log_prob = self.policy.get_distribution(batch.observations).log_prob(actions)  # type: ignore[arg-type]
+            log_ratio = log_prob - log_prob_before
+            return th.mean((th.exp(log_ratio) - 1) - log_ratio).item()
 
     def _fit_value_function(self, batch: EpisodeBatch) -> None:
         """
@@ -442,6 +490,7 @@ def _check_hyperparameters(
     baseline: str | None,
     vf_coef: float,
     max_grad_norm: float | None,
+    target_kl: float | None,
     n_critic_updates: int,
     critic_batch_size: int,
     bootstrap_truncated: bool,
@@ -474,12 +523,22 @@ def _check_hyperparameters(
         )
     if vf_coef < 0:
         raise ValueError(f"vf_coef must be >= 0, got {vf_coef}")
-    if max_grad_norm is not None and max_grad_norm <= 0:
-        raise ValueError(f"max_grad_norm must be > 0 or None (no clipping), got {max_grad_norm}")
+    _check_positive_or_none("max_grad_norm", max_grad_norm, "no clipping")
+    _check_positive_or_none("target_kl", target_kl, "no limit")
     if n_critic_updates > 0 and baseline != "value":
         raise ValueError(f"n_critic_updates={n_critic_updates} fits the value head: it needs baseline='value'")
     if bootstrap_truncated and baseline != "value":
         raise ValueError("bootstrap_truncated=True bootstraps with the value head: it needs baseline='value'")
+
+
+def _check_positive_or_none(name: str, value: float | None, meaning_of_none: str) -> None:
+    """Raise ``TypeError`` / ``ValueError`` unless ``value`` is a number > 0 or None."""
+    if value is None:
+        return
+    if not isinstance(value, float | int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a float > 0 or None ({meaning_of_none}), got {value!r}")
+    if not value > 0:
+        raise ValueError(f"{name} must be a float > 0 or None ({meaning_of_none}), got {value}")
 
 
 def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:

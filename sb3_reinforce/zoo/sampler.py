@@ -18,7 +18,8 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     Sample REINFORCE hyperparameters. The estimator stays ``"reward_to_go"`` (eq. 6, never of higher variance
     than eq. 3); the baseline is one of the two that need no extra assumption ("mean" or "value").
     Gradient clipping is optional (``clip_gradients``): the value loss shares the clipped norm and can shrink
-    the policy step. ``bootstrap_truncated`` and ``n_critic_updates`` are sampled with the value baseline only
+    the policy step. So is the limit on the KL divergence of each step (``limit_kl``, then ``target_kl``).
+    ``bootstrap_truncated`` and ``n_critic_updates`` are sampled with the value baseline only
     (they need V).
 
     :param trial: The Optuna trial
@@ -36,6 +37,8 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     trial.suggest_float("ent_coef", 1e-8, 0.05, log=True)
     if trial.suggest_categorical("clip_gradients", [True, False]):
         trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True)
+    if trial.suggest_categorical("limit_kl", [True, False]):
+        trial.suggest_float("target_kl", 0.005, 0.1, log=True)
     if trial.params["baseline"] == "value":
         trial.suggest_categorical("bootstrap_truncated", [True, False])
         trial.suggest_categorical("n_critic_updates", [0, 5, 10])
@@ -57,6 +60,8 @@ def convert_reinforce_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     hyperparams["gamma"] = 1 - hyperparams.pop("one_minus_gamma")
     if not hyperparams.pop("clip_gradients"):
         hyperparams["max_grad_norm"] = None
+    if not hyperparams.pop("limit_kl"):
+        hyperparams["target_kl"] = None
     hyperparams["policy_kwargs"] = dict(
         net_arch=NET_ARCHS[hyperparams.pop("net_arch")],
         activation_fn=ACTIVATION_FNS[hyperparams.pop("activation_fn")],
