@@ -2,8 +2,10 @@
 Sample efficiency of REINFORCE from its zoo config, and of every lecture variant, over several seeds.
 
 For each env: train for the budget (the zoo config's ``n_timesteps`` unless ``--steps``), then evaluate the
-deterministic policy on 20 episodes. The first row is the zoo config; with ``--variants``, the other rows change
-only (estimator, gamma_weighting, baseline), so users see the trade-offs between the lecture's estimators.
+deterministic policy on 20 episodes (the table), and the policy with sampled actions, the one REINFORCE optimises,
+on the same 20 episodes (printed per seed below the table). The first row is the zoo config; with ``--variants``,
+the other rows change only (estimator, gamma_weighting, baseline), so users see the trade-offs between the lecture's
+estimators.
 
     python benchmarks/sample_efficiency.py --env CartPole-v1 --seeds 5 --variants --jobs 2
     python benchmarks/sample_efficiency.py --env Acrobot-v1 --seeds 5 --jobs 2
@@ -34,17 +36,23 @@ VARIANTS = [
 TARGETS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "LunarLander-v3": 200.0}
 
 
-def train_and_evaluate(env_id: str, seed: int, steps: int, overrides: dict[str, Any]) -> tuple[float, float]:
-    """:return: Mean deterministic evaluation return over 20 episodes, and the wall time of training"""
+def train_and_evaluate(env_id: str, seed: int, steps: int, overrides: dict[str, Any]) -> tuple[float, float, float]:
+    """
+    :return: Mean evaluation return over 20 episodes of the deterministic policy, then of the policy with sampled
+        actions, and the wall time of training
+    """
     th.set_num_threads(1)
     model = REINFORCE(**{**get_hyperparameters("reinforce", env_id, seed=seed), **overrides})
     start = time.perf_counter()
     model.learn(steps)
     elapsed = time.perf_counter() - start
-    eval_env = make_eval_env("reinforce", env_id, seed=seed + 1000)
-    sync_envs_normalization(model.get_env(), eval_env)
-    mean_reward, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, deterministic=True)
-    return float(mean_reward), elapsed
+    mean_rewards = []
+    for deterministic in (True, False):
+        eval_env = make_eval_env("reinforce", env_id, seed=seed + 1000)
+        sync_envs_normalization(model.get_env(), eval_env)
+        mean_reward, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, deterministic=deterministic)
+        mean_rewards.append(float(mean_reward))
+    return mean_rewards[0], mean_rewards[1], elapsed
 
 
 def main() -> None:
@@ -83,15 +91,19 @@ def main() -> None:
     print("|---|---|---|---|---|")
     returns = {name: np.array([results[name, seed][0] for seed in seeds]) for name, _ in rows}
     for name, _ in rows:
-        times = [results[name, seed][1] for seed in seeds]
+        times = [results[name, seed][2] for seed in seeds]
         reached = int(np.sum(returns[name] >= target))
         print(
             f"| {name} | {returns[name].mean():.1f} ± {returns[name].std():.1f} | {returns[name].min():.1f} "
             f"| {reached}/{args.seeds} | {np.mean(times):.0f} |"
         )
-    print("\nPer seed:")
+    print("\nPer seed, deterministic policy | sampled actions:")
     for name, _ in rows:
-        print(f"{name}: {', '.join(f'{value:.1f}' for value in returns[name])}")
+        sampled = [results[name, seed][1] for seed in seeds]
+        print(
+            f"{name}: {', '.join(f'{value:.1f}' for value in returns[name])} "
+            f"| {', '.join(f'{value:.1f}' for value in sampled)}"
+        )
 
 
 if __name__ == "__main__":
