@@ -378,10 +378,10 @@ class REINFORCE(OnPolicyAlgorithm):
 
         if self.max_grad_norm is not None:
             th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-        parameters_before = parameters_to_vector(self.policy.parameters()).detach().clone()
-        self.policy.optimizer.step()
-        if self.target_kl is not None:
-            self._limit_step(batch, actions, log_prob.detach(), parameters_before)
+        if self.target_kl is None:
+            self.policy.optimizer.step()
+        else:
+            self._step_within_target_kl(batch, actions, log_prob.detach())
         self._fit_value_function(batch)
 
         self._n_updates += 1
@@ -399,18 +399,17 @@ class REINFORCE(OnPolicyAlgorithm):
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 
-    def _limit_step(
-        self, batch: EpisodeBatch, actions: th.Tensor, log_prob_before: th.Tensor, parameters_before: th.Tensor
-    ) -> None:
+    def _step_within_target_kl(self, batch: EpisodeBatch, actions: th.Tensor, log_prob_before: th.Tensor) -> None:
         """
-        Backtracking line search on the step just taken: halve it until the approximate KL divergence between the
-        policies before and after is at most ``target_kl``; undo it after ``MAX_BACKTRACKS`` halvings.
+        The optimizer step, then a backtracking line search on it: halve it until the approximate KL divergence
+        between the policies before and after is at most ``target_kl``; undo it after ``MAX_BACKTRACKS`` halvings.
 
         :param batch: The episodes of the batch
         :param actions: Their actions, as ``evaluate_actions`` takes them
         :param log_prob_before: log pi(a_h|s_h) of the policy before the step
-        :param parameters_before: The policy's parameters before the step, as one vector
         """
+        parameters_before = parameters_to_vector(self.policy.parameters()).detach()
+        self.policy.optimizer.step()
         step = parameters_to_vector(self.policy.parameters()).detach() - parameters_before
         step_fraction = 1.0
         approx_kl = self._approx_kl(batch, actions, log_prob_before)
