@@ -131,14 +131,22 @@ def test_same_seed_same_results():
         assert th.equal(first, second)
 
 
-def test_critic_updates_fit_the_value_head_only():
-    def trained_once(n_critic_updates: int) -> REINFORCE:
-        env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-        model = REINFORCE("MlpPolicy", env, n_episodes=2, n_critic_updates=n_critic_updates, critic_batch_size=8, seed=0)
-        # One batch, one update
-        return model.learn(1)
+def _untrained(**kwargs) -> REINFORCE:
+    return REINFORCE("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_episodes=2, seed=0, **kwargs)
 
-    joint_step_only, with_critic_updates = trained_once(0), trained_once(10)
+
+def _one_update(**kwargs) -> REINFORCE:
+    """A model after one update on one batch (the same batch for any kwargs that leave collection alone)."""
+    return _untrained(**kwargs).learn(1)
+
+
+def _parameters(model: REINFORCE) -> th.Tensor:
+    return th.nn.utils.parameters_to_vector(model.policy.parameters()).detach()
+
+
+def test_critic_updates_fit_the_value_head_only():
+    joint_step_only = _one_update(critic_batch_size=8)
+    with_critic_updates = _one_update(n_critic_updates=10, critic_batch_size=8)
     batch = with_critic_updates.rollout_buffer.episode_batch()
     assert th.equal(batch.rewards_to_go, joint_step_only.rollout_buffer.episode_batch().rewards_to_go)
 
@@ -155,20 +163,10 @@ def test_critic_updates_fit_the_value_head_only():
         assert th.equal(first, second) != ("value" in name), name
 
 
-def _one_update(**kwargs) -> REINFORCE:
-    """A model after one update on one batch (the same batch for any kwargs that leave collection alone)."""
-    model = REINFORCE("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_episodes=2, seed=0, **kwargs)
-    return model.learn(1)
-
-
-def _parameters(model: REINFORCE) -> th.Tensor:
-    return th.nn.utils.parameters_to_vector(model.policy.parameters()).detach()
-
-
 @pytest.mark.parametrize("target_kl", [1e-3, 1e-2])
 def test_target_kl_shrinks_the_step_along_its_direction(target_kl):
     # A large step: its KL is far above both limits
-    untrained = REINFORCE("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_episodes=2, seed=0)
+    untrained = _untrained()
     whole_step, limited = _one_update(learning_rate=0.1), _one_update(learning_rate=0.1, target_kl=target_kl)
     step_fraction = limited.logger.name_to_value["train/step_fraction"]
     assert 0 < step_fraction < 1
@@ -206,7 +204,7 @@ def test_target_kl_on_every_space(case):
 def test_target_kl_keeps_a_small_step_whole_and_undoes_one_that_never_fits():
     assert th.equal(_parameters(_one_update(target_kl=1e6)), _parameters(_one_update()))
 
-    untrained = REINFORCE("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_episodes=2, seed=0)
+    untrained = _untrained()
     # 10 halvings divide a KL by about 4**10: not enough for this limit
     undone = _one_update(learning_rate=0.1, target_kl=1e-12)
     assert undone.logger.name_to_value["train/step_fraction"] == 0.0
