@@ -153,3 +153,13 @@ def test_non_finite_loss_leaves_parameters_unchanged(tmp_path, monkeypatch):
     monkeypatch.undo()
     model.save(tmp_path / "model")
     REINFORCE.load(tmp_path / "model", env=model.get_env()).learn(8)
+
+
+def test_non_finite_value_regression_is_refused(monkeypatch):
+    env = make_vec_env(CountingEnv, n_envs=1)
+    model = REINFORCE("MlpPolicy", env, n_episodes=1, baseline="value", n_critic_updates=2, seed=0)
+    model.learn(8)
+    monkeypatch.setattr(model.policy, "predict_values", lambda obs: th.full((len(obs), 1), np.inf, requires_grad=True))
+    with pytest.raises(ValueError, match=r"Non-finite loss \(inf\) .* update 3 .* this optimizer step was not taken"):
+        model.learn(8, reset_num_timesteps=False)
+    assert all(th.isfinite(param).all() for param in model.policy.parameters())

@@ -450,16 +450,17 @@ class REINFORCE(OnPolicyAlgorithm):
                 value_loss = F.mse_loss(batch.rewards_to_go[indices], values)
                 self.policy.optimizer.zero_grad()
                 value_loss.backward()
+                self._check_finite_gradient(value_loss)
                 self.policy.optimizer.step()
 
     def _check_finite_gradient(self, loss: th.Tensor) -> None:
-        """Refuse a non-finite loss or gradient before the optimizer step, leaving the parameters untouched."""
+        """Refuse a non-finite loss or gradient before an optimizer step, so that this step is not taken."""
         gradients_finite = all(th.isfinite(param.grad).all() for param in self.policy.parameters() if param.grad is not None)
         if not (th.isfinite(loss) and gradients_finite):
             self.policy.optimizer.zero_grad()
             raise ValueError(
                 f"Non-finite loss ({loss.item()}) or gradient in update {self._n_updates + 1} "
-                f"at timestep {self.num_timesteps}; the policy parameters were left unchanged."
+                f"at timestep {self.num_timesteps}; this optimizer step was not taken."
             )
 
     def learn(
