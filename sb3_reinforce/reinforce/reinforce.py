@@ -61,7 +61,9 @@ class REINFORCE(OnPolicyAlgorithm):
         reward-to-go (weighted by ``vf_coef``). Every choice leaves the expected gradient unchanged.
     :param normalize_advantage: Whether to normalise the weights (return minus baseline) over the batch to zero
         mean and unit variance before the ``gamma^h`` factor (biased, often practical)
-    :param ent_coef: Entropy coefficient for the loss calculation
+    :param ent_coef: Entropy coefficient for the loss calculation. The entropy term is the mean over the batch's
+        steps, as in A2C/PPO, while the policy term sums each episode's steps (eq. 3/6): relative to the policy
+        term, a given ``ent_coef`` is about 1/(mean episode length) as strong as in A2C/PPO
     :param vf_coef: Value function coefficient for the loss calculation (only with ``baseline="value"``)
     :param max_grad_norm: The maximum value for the gradient clipping, ``None`` for no clipping
     :param target_kl: Upper bound on the KL divergence between the policies before and after an update (SB3 PPO's
