@@ -30,7 +30,7 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     """
     trial.suggest_categorical("n_episodes", [4, 8, 16, 32, 64])
     trial.suggest_float("one_minus_gamma", 0.0001, 0.05, log=True)
-    trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)
+    trial.suggest_float("learning_rate", 1e-4, 3e-2, log=True)
     trial.suggest_categorical("baseline", ["mean", "value"])
     trial.suggest_categorical("gamma_weighting", [True, False])
     trial.suggest_categorical("normalize_advantage", [True, False])
