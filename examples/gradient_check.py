@@ -19,7 +19,8 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.exact import TabularMDP, TabularMDPEnv, exact_policy_gradient, ppo_clip_term, sampled_policy_gradients
+from sb3_reinforce.reinforce import sampled_policy_gradients
+from sb3_reinforce.exact import TabularMDP, TabularMDPEnv, exact_policy_gradient, ppo_clip_term
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

@@ -15,7 +15,8 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
-from sb3_reinforce.exact import TabularMDP, TabularMDPEnv, exact_policy_gradient, sampled_policy_gradients
+from sb3_reinforce.reinforce import sampled_policy_gradients
+from sb3_reinforce.exact import TabularMDP, TabularMDPEnv, exact_policy_gradient
 from tests.tabular_env import z_scores
 
 LEARNING_RATE = 0.1

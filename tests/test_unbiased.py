@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch as th
 
-from sb3_reinforce.exact import sampled_policy_gradients
+from sb3_reinforce.reinforce import sampled_policy_gradients
 
 from tests.tabular_env import exact_linear_softmax_gradient, make_sgd_model, random_mdp, z_scores
 

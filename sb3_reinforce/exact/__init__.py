@@ -1,7 +1,7 @@
 """The planning setting: exact quantities, gradients and planning algorithms for known tabular MDPs."""
 
 from sb3_reinforce.exact.env import TabularMDPEnv
-from sb3_reinforce.exact.evaluation import PolicyEvaluation, Stages, evaluate_policy
+from sb3_reinforce.exact.evaluation import PolicyEvaluation, Stages, policy_evaluation
 from sb3_reinforce.exact.gradients import (
     action_value_policy_gradient,
     policy_gradient,
@@ -10,7 +10,6 @@ from sb3_reinforce.exact.gradients import (
 )
 from sb3_reinforce.exact.mdp import TabularMDP
 from sb3_reinforce.exact.network_gradient import differentiable_objective, exact_policy_gradient, policy_probabilities
-from sb3_reinforce.exact.sampling import sampled_policy_gradients
 from sb3_reinforce.exact.planning import GradientAscentResult, OptimalSolution, policy_gradient_ascent, value_iteration
 from sb3_reinforce.exact.trajectories import Trajectory, enumerate_trajectories
 from sb3_reinforce.exact.trust_region import clipped_objective, performance_difference, ppo_clip_term, surrogate_objective
@@ -27,14 +26,13 @@ __all__ = [
     "clipped_objective",
     "differentiable_objective",
     "enumerate_trajectories",
-    "evaluate_policy",
+    "policy_evaluation",
     "exact_policy_gradient",
     "performance_difference",
     "policy_gradient",
     "policy_gradient_ascent",
     "policy_probabilities",
     "ppo_clip_term",
-    "sampled_policy_gradients",
     "softmax_policy",
     "surrogate_objective",
     "trajectory_policy_gradient",

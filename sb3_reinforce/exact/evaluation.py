@@ -1,12 +1,11 @@
 """Exact evaluation of a stationary policy in a known tabular MDP: J, V, Q, the advantage and the occupancy measure."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from sb3_reinforce.exact.mdp import TabularMDP
+from sb3_reinforce.exact.bellman import KnownModel, action_values, backward_induction
 
 
 class Stages(NamedTuple):
@@ -67,7 +66,7 @@ class PolicyEvaluation:
         return Stages(discounts[:, np.newaxis, np.newaxis] * self.d_h, self.Q_h, self.A_h)
 
 
-def policy_transitions(mdp: "TabularMDP", pi: np.ndarray) -> np.ndarray:
+def policy_transitions(mdp: KnownModel, pi: np.ndarray) -> np.ndarray:
     """
     :param mdp: The MDP.
     :param pi: The policy table, shape ``(S, A)``.
@@ -76,18 +75,7 @@ def policy_transitions(mdp: "TabularMDP", pi: np.ndarray) -> np.ndarray:
     return np.einsum("sa,sat->st", pi, mdp.transitions)
 
 
-def action_values(mdp: "TabularMDP", next_values: np.ndarray) -> np.ndarray:
-    """
-    The Bellman backup ``Q(s, a) = R(s, a) + gamma * sum_s' P(s'|s, a) V(s')``.
-
-    :param mdp: The MDP.
-    :param next_values: The values ``V`` of the next states, shape ``(S,)``.
-    :return: The action values, shape ``(S, A)``.
-    """
-    return mdp.rewards + mdp.gamma * mdp.transitions @ next_values
-
-
-def evaluate_policy(mdp: "TabularMDP", pi: np.ndarray) -> PolicyEvaluation:
+def policy_evaluation(mdp: KnownModel, pi: np.ndarray) -> PolicyEvaluation:
     """
     Evaluate a stationary policy exactly: linear solves for the infinite horizon,
     backward (values) and forward (occupancies) recursions over the H timesteps for a finite horizon.
@@ -102,7 +90,7 @@ def evaluate_policy(mdp: "TabularMDP", pi: np.ndarray) -> PolicyEvaluation:
     return _evaluate_finite_horizon(mdp, pi, mdp.horizon)
 
 
-def _evaluate_infinite_horizon(mdp: "TabularMDP", pi: np.ndarray) -> PolicyEvaluation:
+def _evaluate_infinite_horizon(mdp: KnownModel, pi: np.ndarray) -> PolicyEvaluation:
     # V = r_pi + gamma P_pi V  and  mu = d_0 + gamma P_pi^T mu, mu(s) = sum_h gamma^h Pr(s_h = s)
     system = np.eye(mdp.n_states) - mdp.gamma * policy_transitions(mdp, pi)
     values = np.linalg.solve(system, (pi * mdp.rewards).sum(axis=1))
@@ -118,12 +106,8 @@ def _evaluate_infinite_horizon(mdp: "TabularMDP", pi: np.ndarray) -> PolicyEvalu
     )
 
 
-def _evaluate_finite_horizon(mdp: "TabularMDP", pi: np.ndarray, horizon: int) -> PolicyEvaluation:
-    values = np.zeros((horizon + 1, mdp.n_states))
-    q_values = np.zeros((horizon, mdp.n_states, mdp.n_actions))
-    for h in reversed(range(horizon)):
-        q_values[h] = action_values(mdp, values[h + 1])
-        values[h] = (pi * q_values[h]).sum(axis=1)
+def _evaluate_finite_horizon(mdp: KnownModel, pi: np.ndarray, horizon: int) -> PolicyEvaluation:
+    values, q_values, _ = backward_induction(mdp, horizon, lambda _: pi)
     # Forward: Pr(s_{h+1} = s') = sum_s Pr(s_h = s) P_pi(s'|s), the missing mass being terminated episodes
     transitions_pi = policy_transitions(mdp, pi)
     state_distributions = np.zeros((horizon, mdp.n_states))

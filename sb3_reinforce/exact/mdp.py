@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_reinforce.exact.evaluation import PolicyEvaluation, evaluate_policy
+from sb3_reinforce.exact.evaluation import PolicyEvaluation, policy_evaluation
 
 # Absolute tolerance on probabilities summing to one (or to at most one for sub-stochastic transition rows).
 # Loose enough for the float32 softmax outputs of a policy network.
@@ -141,7 +141,7 @@ class TabularMDP:
         :param pi: The policy table ``pi[s, a] = pi(a|s)``, shape ``(S, A)``.
         :return: The exact quantities, see :class:`~sb3_reinforce.exact.evaluation.PolicyEvaluation`.
         """
-        return evaluate_policy(self, pi)
+        return policy_evaluation(self, pi)
 
     @classmethod
     def random(

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sb3_reinforce.exact.evaluation import action_values
+from sb3_reinforce.exact.bellman import action_values, backward_induction
 from sb3_reinforce.exact.gradients import action_value_policy_gradient, check_logits, softmax_policy
 from sb3_reinforce.exact.mdp import TabularMDP
 
@@ -71,12 +71,7 @@ def value_iteration(mdp: TabularMDP, tolerance: float = 1e-10, max_iterations: i
     if not tolerance > 0.0:
         raise ValueError(f"tolerance must be a positive float, got {tolerance}")
     if mdp.horizon is not None:
-        values = np.zeros((mdp.horizon + 1, mdp.n_states))
-        q_values = np.zeros((mdp.horizon, mdp.n_states, mdp.n_actions))
-        for h in reversed(range(mdp.horizon)):
-            q_values[h] = action_values(mdp, values[h + 1])
-            values[h] = q_values[h].max(axis=1)
-        policies = _greedy(q_values)
+        values, q_values, policies = backward_induction(mdp, mdp.horizon, _greedy)
         return OptimalSolution(
             float(mdp.initial_distribution @ values[0]), values[0], q_values[0], policies[0], values, q_values, policies
         )

@@ -1,4 +1,5 @@
+from sb3_reinforce.reinforce.gradient_estimates import sampled_policy_gradients
 from sb3_reinforce.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 from sb3_reinforce.reinforce.reinforce import REINFORCE
 
-__all__ = ["REINFORCE", "CnnPolicy", "MlpPolicy", "MultiInputPolicy"]
+__all__ = ["REINFORCE", "CnnPolicy", "MlpPolicy", "MultiInputPolicy", "sampled_policy_gradients"]

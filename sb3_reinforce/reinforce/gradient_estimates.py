@@ -3,14 +3,14 @@
 import numpy as np
 import torch as th
 
-from sb3_reinforce.reinforce import REINFORCE
+from sb3_reinforce.reinforce.reinforce import REINFORCE
 
 
 def sampled_policy_gradients(model: REINFORCE, n_samples: int) -> dict[str, np.ndarray]:
     """
     ``n_samples`` REINFORCE updates, each from the model's current parameters (restored after each update and at
     the end), turned back into the estimate ``g_hat = step / learning_rate``. Their mean estimates
-    ``grad J`` (compare with :func:`exact_policy_gradient`); the value head's entries are its regression steps.
+    ``grad J`` (compare with ``sb3_reinforce.exact.exact_policy_gradient``); the value head's entries are its regression steps.
 
     :param model: A REINFORCE model with plain SGD (``policy_kwargs=dict(optimizer_class=th.optim.SGD)``, no
         momentum), a constant learning rate, ``max_grad_norm=None``, ``normalize_advantage=False``, ``ent_coef=0``
