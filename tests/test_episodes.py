@@ -57,8 +57,8 @@ class BatchRecorder(BaseCallback):
         self.batches.append(self.model.rollout_buffer.episode_batch())
 
 
-def recorded_batches(env, n_updates: int = 1, **kwargs) -> list:
-    model = REINFORCE("MlpPolicy", env, gamma=GAMMA, seed=0, **kwargs)
+def recorded_batches(env, n_updates: int = 1, policy: str = "MlpPolicy", **kwargs) -> list:
+    model = REINFORCE(policy, env, gamma=GAMMA, seed=0, **kwargs)
     recorder = BatchRecorder()
     model.learn(1, callback=recorder)
     for _ in range(n_updates - 1):
@@ -127,6 +127,64 @@ def test_buffer_grows_then_refuses_past_max_batch_steps():
     model = REINFORCE("MlpPolicy", make_vec_env(lambda: CountingEnv(length=600), n_envs=2), n_episodes=2, max_batch_steps=1000)
     with pytest.raises(ValueError, match="max_batch_steps=1000"):
         model.learn(1)
+
+
+@pytest.mark.parametrize("max_batch_steps", [1, 10, 100])
+def test_max_batch_steps_is_honoured_below_the_initial_buffer_size(max_batch_steps):
+    # CartPole's first episodes take about 20 steps: a batch of 8 needs more than 100 transitions
+    model = REINFORCE("MlpPolicy", "CartPole-v1", n_episodes=8, max_batch_steps=max_batch_steps, seed=0)
+    assert model.rollout_buffer.buffer_size * model.n_envs <= max_batch_steps
+    with pytest.raises(ValueError, match=f"max_batch_steps={max_batch_steps} "):
+        model.learn(500)
+
+
+def test_max_batch_steps_below_one_step_per_env_is_refused():
+    with pytest.raises(ValueError, match="max_batch_steps=3 cannot hold one step of each of the 4 envs"):
+        REINFORCE("MlpPolicy", make_vec_env(CountingEnv, n_envs=4), max_batch_steps=3)
+
+
+def test_observations_keep_their_dtype():
+    class ImageEnv(CountingEnv):
+        def __init__(self):
+            super().__init__()
+            self.observation_space = spaces.Box(0, 255, shape=(36, 36, 1), dtype=np.uint8)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return np.full((36, 36, 1), self.step_index, dtype=np.uint8), {}
+
+        def step(self, action):
+            _, reward, terminated, truncated, info = super().step(action)
+            return np.full((36, 36, 1), self.step_index, dtype=np.uint8), reward, terminated, truncated, info
+
+    (batch,) = recorded_batches(make_vec_env(ImageEnv, n_envs=1), n_episodes=1, policy="CnnPolicy")
+    assert batch.observations.dtype == th.uint8
+    np.testing.assert_array_equal(batch.observations[:, 0, 0, 0].numpy(), [0, 1, 2, 3])
+
+
+class StopAfter(BaseCallback):
+    """Stops the collection at its ``n_calls``-th step."""
+
+    def __init__(self, n_calls: int):
+        super().__init__()
+        self.stop_at = n_calls
+
+    def _on_step(self) -> bool:
+        return self.n_calls < self.stop_at
+
+
+@pytest.mark.parametrize("stop_at", [1, 4, 5, 6])
+def test_a_stopped_collection_leaves_no_stale_step(stop_at):
+    # With episodes of 4 steps, stopping at step 4 leaves every env at the start of a new episode: the case where
+    # the stale observation used to be spliced into the next batch
+    model = REINFORCE("MlpPolicy", make_vec_env(CountingEnv, n_envs=2), n_episodes=4, gamma=GAMMA, seed=0)
+    model.learn(100, callback=StopAfter(stop_at))
+    recorder = BatchRecorder()
+    model.learn(1, callback=recorder, reset_num_timesteps=False)
+    (batch,) = recorder.batches
+    # Every step h of every episode holds the observation of time index h: fresh, complete episodes
+    np.testing.assert_array_equal(batch.observations.numpy().ravel(), batch.episode_steps.numpy())
+    np.testing.assert_array_equal(batch.episode_steps.numpy(), [0, 1, 2, 3] * 4)
 
 
 def test_non_finite_reward_is_refused_and_model_intact(tmp_path):

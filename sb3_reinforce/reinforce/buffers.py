@@ -1,10 +1,16 @@
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
+from stable_baselines3.common.buffers import BaseBuffer
+from stable_baselines3.common.preprocessing import get_obs_shape
 from stable_baselines3.common.type_aliases import TensorDict
+
+# Rows (vectorised steps) the buffer starts with; it doubles as needed, up to its bound
+INITIAL_ROWS = 256
+# The key under which the observations of a non-Dict space are stored
+OBSERVATION_KEY = "observation"
 
 
 class EpisodeBatch(NamedTuple):
@@ -27,92 +33,106 @@ class EpisodeBatch(NamedTuple):
     n_episodes: int
 
 
-class EpisodeBufferMixin:
+class EpisodeBuffer(BaseBuffer):
     """
-    Turns an SB3 rollout buffer into a buffer of complete episodes.
+    The steps of one batch of complete episodes, for array and ``Dict`` observations.
 
-    Steps are stored as in SB3, one row per vectorised step (``(buffer_size, n_envs)``), but:
+    Steps are stored one row per vectorised step (arrays of shape ``(rows, n_envs, ...)``), as SB3's rollout buffers
+    store them, but:
 
-    - each env has a quota of episodes; the steps an env takes after filling its quota are flagged
-      as outside the batch and never used (an env cannot idle inside a ``VecEnv``),
-    - the buffer starts small and doubles when full, up to ``max_steps`` transitions (all envs together),
-      so memory follows the episodes actually held; exceeding ``max_steps`` raises ``ValueError``,
-    - returns are Monte Carlo: no value bootstrap where an episode ends, except the optional
+    - each env has a quota of episodes; the steps an env takes after filling its quota are flagged as outside the
+      batch (``in_batch``) and never used: an env cannot idle inside a ``VecEnv``,
+    - the buffer starts small and doubles when full, up to ``max_steps`` transitions (rows x n_envs), so memory
+      follows the episodes actually held; a batch that needs more raises ``ValueError``,
+    - observations keep their space's dtype (uint8 images stay uint8),
+    - returns are Monte Carlo, computed by ``episode_batch()``: no value bootstrap where an episode ends, except the
       ``bootstrap_values`` the algorithm passes for time-limit truncations.
 
-    :param max_steps: Upper bound on the transitions (rows x n_envs) one batch may hold
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param n_envs: Number of parallel environments
+    :param gamma: Discount factor
+    :param max_steps: Upper bound on the transitions (rows x n_envs) one batch may hold, at least ``n_envs``
+    :param device: PyTorch device of the batches
     """
 
-    buffer_size: int
-    n_envs: int
-    pos: int
-    full: bool
-    gamma: float
-    observations: np.ndarray | dict[str, np.ndarray]
-    actions: np.ndarray
-    rewards: np.ndarray
-    returns: np.ndarray
-    observation_space: spaces.Space
-    obs_shape: tuple[int, ...] | dict[str, tuple[int, ...]]
-    action_dim: int
-    device: th.device
+    # The per-step arrays besides the observations, with their dtype: the complete list of what the buffer grows
+    STEP_FIELDS: ClassVar[dict[str, type]] = {
+        "actions": np.float32,
+        "rewards": np.float32,
+        "episode_starts": bool,
+        "episode_ends": bool,
+        "in_batch": bool,
+        "bootstrap_values": np.float32,
+    }
 
-    def __init__(self, *args, max_steps: int = 1_000_000, **kwargs) -> None:
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        n_envs: int,
+        gamma: float,
+        max_steps: int,
+        device: th.device | str = "auto",
+    ) -> None:
+        if max_steps < n_envs:
+            raise ValueError(f"max_batch_steps={max_steps} cannot hold one step of each of the {n_envs} envs")
+        super().__init__(min(INITIAL_ROWS, max_steps // n_envs), observation_space, action_space, device, n_envs=n_envs)
+        self.gamma = gamma
         self.max_steps = max_steps
-        super().__init__(*args, **kwargs)
+        self.observation_shapes = _observation_shapes(observation_space)
+        self.reset()
 
     def reset(self) -> None:
-        super().reset()  # type: ignore[misc]
-        shape = (self.buffer_size, self.n_envs)
-        self.episode_ends = np.zeros(shape, dtype=bool)
-        self.bootstrap_values = np.zeros(shape, dtype=np.float32)
-        self.in_batch = np.zeros(shape, dtype=bool)
-        self.episode_steps = np.zeros(shape, dtype=np.int64)
-        self.episode_returns = np.zeros(shape, dtype=np.float32)
+        """Forget the stored steps (the allocated rows are kept)."""
+        super().reset()
+        rows = (self.buffer_size, self.n_envs)
+        self.observations = {
+            key: np.zeros((*rows, *shape), dtype=_observation_dtype(self.observation_space, key))
+            for key, shape in self.observation_shapes.items()
+        }
+        per_step_shapes = {"actions": (self.action_dim,)}
+        self.steps = {
+            name: np.zeros((*rows, *per_step_shapes.get(name, ())), dtype=dtype) for name, dtype in self.STEP_FIELDS.items()
+        }
 
-    def add(  # type: ignore[override]
+    def add(
         self,
         obs: np.ndarray | dict[str, np.ndarray],
-        action: np.ndarray,
-        reward: np.ndarray,
-        episode_start: np.ndarray,
-        episode_end: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        episode_starts: np.ndarray,
+        episode_ends: np.ndarray,
         in_batch: np.ndarray,
-        bootstrap_value: np.ndarray | None = None,
+        bootstrap_values: np.ndarray | None = None,
     ) -> None:
         """
         Store one vectorised step.
 
         :param obs: Observation s_h of each env
-        :param action: Action a_h of each env
-        :param reward: Reward r_h of each env
-        :param episode_start: Whether s_h is the first state of an episode, per env
-        :param episode_end: Whether the episode ended after this step (terminated or truncated), per env
-        :param in_batch: Whether the step belongs to an episode of the batch (its env's quota is not full)
-        :param bootstrap_value: Value added as ``gamma * bootstrap_value`` after the last reward of an episode
+        :param actions: Action a_h of each env
+        :param rewards: Reward r_h of each env
+        :param episode_starts: Whether s_h is the first state of an episode, per env
+        :param episode_ends: Whether the episode ended after this step (terminated or truncated), per env
+        :param in_batch: Whether the step belongs to an episode of the batch (its env's quota is not full), per env
+        :param bootstrap_values: Value added as ``gamma * bootstrap_value`` after the last reward of an episode
             (time-limit truncation with bootstrapping), per env; ``None`` for none
         """
         if self.pos == self.buffer_size:
             self._grow()
-        self._store_observation(obs)
-        self.actions[self.pos] = np.asarray(action).reshape((self.n_envs, self.action_dim))
-        self.rewards[self.pos] = reward
-        self.episode_starts[self.pos] = episode_start  # type: ignore[attr-defined]
-        self.episode_ends[self.pos] = episode_end
-        self.in_batch[self.pos] = in_batch
-        if bootstrap_value is not None:
-            self.bootstrap_values[self.pos] = bootstrap_value
+        observations = obs if isinstance(obs, dict) else {OBSERVATION_KEY: obs}
+        for key, shape in self.observation_shapes.items():
+            self.observations[key][self.pos] = np.asarray(observations[key]).reshape((self.n_envs, *shape))
+        self.steps["actions"][self.pos] = np.asarray(actions).reshape((self.n_envs, self.action_dim))
+        self.steps["rewards"][self.pos] = rewards
+        self.steps["episode_starts"][self.pos] = episode_starts
+        self.steps["episode_ends"][self.pos] = episode_ends
+        self.steps["in_batch"][self.pos] = in_batch
+        self.steps["bootstrap_values"][self.pos] = 0.0 if bootstrap_values is None else bootstrap_values
         self.pos += 1
 
-    def _store_observation(self, obs: np.ndarray | dict[str, np.ndarray]) -> None:
-        if isinstance(self.observations, dict):
-            for key, value in obs.items():  # type: ignore[union-attr]
-                self.observations[key][self.pos] = np.asarray(value).reshape((self.n_envs, *self.obs_shape[key]))  # type: ignore[index]
-        else:
-            self.observations[self.pos] = np.asarray(obs).reshape((self.n_envs, *self.obs_shape))  # type: ignore[misc]
-
     def _grow(self) -> None:
-        """Double the number of rows of every per-step array, within ``max_steps``."""
+        """Double the rows of every per-step array, within ``max_steps`` transitions."""
         new_size = min(2 * self.buffer_size, self.max_steps // self.n_envs)
         if new_size <= self.buffer_size:
             raise ValueError(
@@ -125,87 +145,78 @@ class EpisodeBufferMixin:
             padding = np.zeros((new_size - self.buffer_size, *array.shape[1:]), dtype=array.dtype)
             return np.concatenate((array, padding))
 
-        for name, value in list(vars(self).items()):
-            if isinstance(value, np.ndarray) and value.shape[:1] == (self.buffer_size,):
-                setattr(self, name, grown(value))
-            elif isinstance(value, dict) and name == "observations":
-                setattr(self, name, {key: grown(array) for key, array in value.items()})
+        self.observations = {key: grown(array) for key, array in self.observations.items()}
+        self.steps = {name: grown(array) for name, array in self.steps.items()}
         self.buffer_size = new_size
 
-    def compute_monte_carlo_returns(self) -> None:
+    def _monte_carlo_returns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """
-        Discounted reward-to-go G_h = r_h + gamma * G_{h+1} within each episode (G = 0 after the last step,
-        or the bootstrap value), and the episode return R(tau) = G_0 repeated over the episode's steps.
+        :return: The discounted reward-to-go G_h = r_h + gamma * G_{h+1} of every stored step (G = 0 after an
+            episode's last step, or its bootstrap value), the episode return R(tau) = G_0 repeated over the episode's
+            steps, and the index h of each step in its episode; each of shape ``(rows, n_envs)``
         """
-        rows = range(self.pos)
+        rewards, episode_ends = self.steps["rewards"][: self.pos], self.steps["episode_ends"][: self.pos]
+        episode_starts, bootstrap_values = self.steps["episode_starts"][: self.pos], self.steps["bootstrap_values"]
+        rewards_to_go = np.zeros_like(rewards)
         reward_to_go = np.zeros(self.n_envs, dtype=np.float32)
-        for row in reversed(rows):
-            next_value = np.where(self.episode_ends[row], self.bootstrap_values[row], reward_to_go)
-            reward_to_go = self.rewards[row] + self.gamma * next_value
-            self.returns[row] = reward_to_go
+        for row in reversed(range(self.pos)):
+            next_value = np.where(episode_ends[row], bootstrap_values[row], reward_to_go)
+            reward_to_go = rewards[row] + self.gamma * next_value
+            rewards_to_go[row] = reward_to_go
 
+        episode_returns = np.zeros_like(rewards)
+        episode_steps = np.zeros(rewards.shape, dtype=np.int64)
         steps_into_episode = np.zeros(self.n_envs, dtype=np.int64)
         episode_return = np.zeros(self.n_envs, dtype=np.float32)
-        for row in rows:
-            starts = self.episode_starts[row].astype(bool)  # type: ignore[attr-defined]
-            steps_into_episode = np.where(starts, 0, steps_into_episode + 1)
-            episode_return = np.where(starts, self.returns[row], episode_return)
-            self.episode_steps[row] = steps_into_episode
-            self.episode_returns[row] = episode_return
+        for row in range(self.pos):
+            steps_into_episode = np.where(episode_starts[row], 0, steps_into_episode + 1)
+            episode_return = np.where(episode_starts[row], rewards_to_go[row], episode_return)
+            episode_steps[row] = steps_into_episode
+            episode_returns[row] = episode_return
+        return rewards_to_go, episode_returns, episode_steps
 
     def episode_batch(self) -> EpisodeBatch:
         """
-        :return: The steps of the batch's episodes, as tensors on the buffer's device
+        :return: The steps of the batch's episodes with their Monte Carlo returns, as tensors on the buffer's device
         """
+        rewards_to_go, episode_returns, episode_steps = self._monte_carlo_returns()
         # Transpose to (n_envs, rows) before masking so that each episode's steps are contiguous
-        mask = self.in_batch[: self.pos].T
+        mask = self.steps["in_batch"][: self.pos].T
 
         def selected(array: np.ndarray) -> np.ndarray:
             return array[: self.pos].swapaxes(0, 1)[mask]
 
-        if isinstance(self.observations, dict):
-            observations: th.Tensor | TensorDict = {
-                key: self.to_torch(selected(array))
-                for key, array in self.observations.items()  # type: ignore[attr-defined]
-            }
-        else:
-            observations = self.to_torch(selected(self.observations))  # type: ignore[attr-defined]
-        episode_steps = selected(self.episode_steps)
+        observations = {key: self.to_torch(selected(array)) for key, array in self.observations.items()}
+        batch_steps = selected(episode_steps)
         return EpisodeBatch(
-            observations=observations,
-            actions=self.to_torch(selected(self.actions).astype(np.float32)),  # type: ignore[attr-defined]
-            rewards_to_go=self.to_torch(selected(self.returns)),  # type: ignore[attr-defined]
-            episode_returns=self.to_torch(selected(self.episode_returns)),  # type: ignore[attr-defined]
-            episode_steps=th.as_tensor(episode_steps, device=self.device),
-            n_episodes=int(np.count_nonzero(episode_steps == 0)),
+            observations=observations if isinstance(self.observation_space, spaces.Dict) else observations[OBSERVATION_KEY],
+            actions=self.to_torch(selected(self.steps["actions"])),
+            rewards_to_go=self.to_torch(selected(rewards_to_go)),
+            episode_returns=self.to_torch(selected(episode_returns)),
+            episode_steps=self.to_torch(batch_steps),
+            n_episodes=int(np.count_nonzero(batch_steps == 0)),
         )
 
+    def _get_samples(self, batch_inds: np.ndarray, env=None) -> None:  # type: ignore[override]
+        """Not supported: the batch is read whole, episode by episode, with ``episode_batch()``."""
+        raise NotImplementedError("EpisodeBuffer is read whole with episode_batch(), not sampled")
 
-class EpisodeRolloutBuffer(EpisodeBufferMixin, RolloutBuffer):
+
+def _observation_shapes(observation_space: spaces.Space) -> dict[str, tuple[int, ...]]:
     """
-    Rollout buffer of complete episodes for array observations (see ``EpisodeBufferMixin``).
-
-    :param buffer_size: Initial number of rows (vectorised steps); the buffer grows as needed
     :param observation_space: Observation space
-    :param action_space: Action space
-    :param device: PyTorch device
-    :param gae_lambda: Unused (returns are Monte Carlo); kept for SB3's signature
-    :param gamma: Discount factor
-    :param n_envs: Number of parallel environments
-    :param max_steps: Upper bound on the transitions (rows x n_envs) one batch may hold
+    :return: The shape of one env's observation per stored key (``OBSERVATION_KEY`` for a non-Dict space)
     """
+    if isinstance(observation_space, spaces.Dict):
+        return {key: get_obs_shape(space) for key, space in observation_space.spaces.items()}  # type: ignore[misc]
+    return {OBSERVATION_KEY: get_obs_shape(observation_space)}  # type: ignore[dict-item]
 
 
-class DictEpisodeRolloutBuffer(EpisodeBufferMixin, DictRolloutBuffer):
+def _observation_dtype(observation_space: spaces.Space, key: str) -> np.dtype:
     """
-    Rollout buffer of complete episodes for ``Dict`` observations (see ``EpisodeBufferMixin``).
-
-    :param buffer_size: Initial number of rows (vectorised steps); the buffer grows as needed
     :param observation_space: Observation space
-    :param action_space: Action space
-    :param device: PyTorch device
-    :param gae_lambda: Unused (returns are Monte Carlo); kept for SB3's signature
-    :param gamma: Discount factor
-    :param n_envs: Number of parallel environments
-    :param max_steps: Upper bound on the transitions (rows x n_envs) one batch may hold
+    :param key: Stored key (see ``_observation_shapes``)
+    :return: The dtype the observations of ``key`` are stored in: the space's own (uint8 images stay uint8)
     """
+    space = observation_space[key] if isinstance(observation_space, spaces.Dict) else observation_space
+    return np.dtype(space.dtype)

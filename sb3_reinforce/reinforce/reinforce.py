@@ -1,19 +1,28 @@
+import io
+import json
+import pathlib
+import zipfile
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.save_util import open_path
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from sb3_reinforce.reinforce.buffers import DictEpisodeRolloutBuffer, EpisodeBatch, EpisodeRolloutBuffer
+from sb3_reinforce.reinforce.buffers import EpisodeBatch, EpisodeBuffer
+from sb3_reinforce.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+
+# Saved by every release of REINFORCE, by no SB3 algorithm
+REINFORCE_ATTRIBUTES = frozenset({"n_episodes", "estimator", "baseline"})
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
@@ -21,8 +30,6 @@ ESTIMATORS = ("episode_return", "reward_to_go")
 BASELINES = (None, "mean", "value")
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
-# Rows per env the episode buffer starts with; it doubles as needed, up to max_batch_steps
-INITIAL_BUFFER_ROWS = 256
 # Halvings of a step that exceeds target_kl before it is undone
 MAX_BACKTRACKS = 10
 
@@ -97,11 +104,13 @@ class REINFORCE(OnPolicyAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
-        "MlpPolicy": ActorCriticPolicy,
-        "CnnPolicy": ActorCriticCnnPolicy,
-        "MultiInputPolicy": MultiInputActorCriticPolicy,
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
     }
-    rollout_buffer: EpisodeRolloutBuffer | DictEpisodeRolloutBuffer  # type: ignore[assignment]
+    # SB3's learn() hands self.rollout_buffer to collect_rollouts(): REINFORCE's holds complete episodes, it is no
+    # RolloutBuffer (no GAE), hence the narrower type
+    rollout_buffer: EpisodeBuffer  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -132,26 +141,16 @@ class REINFORCE(OnPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        _check_hyperparameters(
-            n_episodes,
-            gamma,
-            estimator,
-            gamma_weighting,
-            baseline,
-            vf_coef,
-            max_grad_norm,
-            target_kl,
-            n_critic_updates,
-            critic_batch_size,
-            bootstrap_truncated,
-            max_batch_steps,
-        )
+        # Made here (as SB3 would) so that an unsupported space gets a TypeError naming the supported ones
+        env = maybe_make_env(env, verbose)
+        if env is not None:
+            _check_spaces(env.observation_space, env.action_space)
         super().__init__(
             policy,
             env,
             learning_rate=learning_rate,
-            # Batches are made of complete episodes: n_steps is only the episode buffer's initial size
-            n_steps=INITIAL_BUFFER_ROWS,
+            # Unused: a batch is a number of complete episodes, not of steps
+            n_steps=1,
             gamma=gamma,
             # Unused: returns are Monte Carlo, no GAE
             gae_lambda=1.0,
@@ -167,6 +166,7 @@ class REINFORCE(OnPolicyAlgorithm):
             seed=seed,
             device=device,
             _init_setup_model=False,
+            supported_action_spaces=SUPPORTED_ACTION_SPACES,
         )
         self.n_episodes = n_episodes
         self.estimator = estimator
@@ -178,17 +178,44 @@ class REINFORCE(OnPolicyAlgorithm):
         self.critic_batch_size = critic_batch_size
         self.bootstrap_truncated = bootstrap_truncated
         self.max_batch_steps = max_batch_steps
+        # Whether the last collection ended before its batch was complete
+        self._collection_stopped = False
 
         if _init_setup_model:
             self._setup_model()
 
     def _setup_model(self) -> None:
-        _check_spaces(self.observation_space, self.action_space)
-        self.rollout_buffer_class = (
-            DictEpisodeRolloutBuffer if isinstance(self.observation_space, spaces.Dict) else EpisodeRolloutBuffer
+        # Here rather than in __init__, so that the overrides of load(path, **kwargs) are checked too
+        _check_hyperparameters(
+            n_episodes=self.n_episodes,
+            gamma=self.gamma,
+            estimator=self.estimator,
+            gamma_weighting=self.gamma_weighting,
+            baseline=self.baseline,
+            vf_coef=self.vf_coef,
+            max_grad_norm=self.max_grad_norm,
+            target_kl=self.target_kl,
+            n_critic_updates=self.n_critic_updates,
+            critic_batch_size=self.critic_batch_size,
+            bootstrap_truncated=self.bootstrap_truncated,
+            max_batch_steps=self.max_batch_steps,
         )
-        self.rollout_buffer_kwargs = {"max_steps": self.max_batch_steps}
-        super()._setup_model()
+        _check_spaces(self.observation_space, self.action_space)
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self.rollout_buffer = EpisodeBuffer(
+            self.observation_space,
+            self.action_space,
+            n_envs=self.n_envs,
+            gamma=self.gamma,
+            max_steps=self.max_batch_steps,
+            device=self.device,
+        )
+        self.policy = self.policy_class(  # type: ignore[assignment]
+            self.observation_space, self.action_space, self.lr_schedule, use_sde=self.use_sde, **self.policy_kwargs
+        )
+        self.policy = self.policy.to(self.device)
+        self._maybe_recommend_cpu()
 
     def episode_quotas(self, n_envs: int) -> np.ndarray:
         """
@@ -201,14 +228,14 @@ class REINFORCE(OnPolicyAlgorithm):
         self,
         env: VecEnv,
         callback: BaseCallback,
-        rollout_buffer: RolloutBuffer,
+        rollout_buffer: EpisodeBuffer,  # type: ignore[override]
         n_rollout_steps: int,
     ) -> bool:
         """
         Collect a batch of complete episodes with the current policy: each env runs until it has finished its
         quota of episodes (``episode_quotas``); its later steps are taken (a VecEnv steps all envs) but not used.
-        Envs left in the middle of an episode by the previous batch are reset first, so that no episode
-        is continued across an update.
+        Envs left in the middle of an episode by the previous batch, or by a collection that was stopped (callback,
+        exception), are reset first, so that no episode is continued across an update.
 
         :param env: The training environment
         :param callback: Callback that will be called at each step
@@ -218,12 +245,13 @@ class REINFORCE(OnPolicyAlgorithm):
         :return: True if the batch is complete, False if a callback stopped the collection
         """
         assert self._last_obs is not None, "No previous observation was provided"
-        assert isinstance(rollout_buffer, EpisodeRolloutBuffer | DictEpisodeRolloutBuffer)
         self.policy.set_training_mode(False)
 
-        if not np.all(self._last_episode_starts):
+        # A collection stopped after env.step() but before its step was stored leaves _last_obs one step behind
+        if self._collection_stopped or not np.all(self._last_episode_starts):
             self._last_obs = env.reset()  # type: ignore[assignment]
             self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
+        self._collection_stopped = True
 
         quotas = self.episode_quotas(env.num_envs)
         finished_episodes = np.zeros(env.num_envs, dtype=np.int64)
@@ -261,10 +289,10 @@ class REINFORCE(OnPolicyAlgorithm):
                     f"(update {self._n_updates}); the policy was not updated with it."
                 )
             rollout_buffer.add(
-                self._last_obs,  # type: ignore[arg-type]
+                self._last_obs,
                 actions,
                 rewards,
-                self._last_episode_starts,  # type: ignore[arg-type]
+                self._last_episode_starts,
                 dones,
                 in_batch,
                 self._truncation_values(dones, infos) if self.bootstrap_truncated else None,
@@ -273,8 +301,7 @@ class REINFORCE(OnPolicyAlgorithm):
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
 
-        rollout_buffer.compute_monte_carlo_returns()
-
+        self._collection_stopped = False
         callback.update_locals(locals())
         callback.on_rollout_end()
 
@@ -465,6 +492,44 @@ class REINFORCE(OnPolicyAlgorithm):
                 f"at timestep {self.num_timesteps}; this optimizer step was not taken."
             )
 
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfREINFORCE],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs,
+    ) -> SelfREINFORCE:
+        """
+        Load a model saved by ``REINFORCE.save`` (SB3's ``load``: the file's pickled objects are run, so load only
+        files you trust). A file saved by another algorithm (PPO, A2C, ...) is refused with ``ValueError``; keyword
+        overrides are checked like constructor arguments.
+
+        :param path: Path (or file object) of the saved model
+        :param env: The environment to run the loaded model on, or ``None``
+        :param device: Device on which the model should be loaded
+        :param custom_objects: Objects to replace on load (as in SB3)
+        :param print_system_info: Whether to print the system info of the saved model
+        :param force_reset: Force a reset before the next ``learn()``
+        :param kwargs: Attributes to change on load (e.g. ``learning_rate``, ``n_episodes``)
+        :return: The loaded model
+        """
+        _check_saved_by_reinforce(path)
+        # Unused by REINFORCE; files of release 0.1.0 hold a pickled buffer class that no longer exists
+        unused = {"rollout_buffer_class": None, "rollout_buffer_kwargs": {}}
+        return super().load(
+            path,
+            env=env,
+            device=device,
+            custom_objects={**unused, **(custom_objects or {})},
+            print_system_info=print_system_info,
+            force_reset=force_reset,
+            **kwargs,
+        )
+
     def learn(
         self: SelfREINFORCE,
         total_timesteps: int,
@@ -485,6 +550,7 @@ class REINFORCE(OnPolicyAlgorithm):
 
 
 def _check_hyperparameters(
+    *,
     n_episodes: int,
     gamma: float,
     estimator: str,
@@ -531,6 +597,24 @@ def _check_hyperparameters(
         raise ValueError(f"n_critic_updates={n_critic_updates} fits the value head: it needs baseline='value'")
     if bootstrap_truncated and baseline != "value":
         raise ValueError("bootstrap_truncated=True bootstraps with the value head: it needs baseline='value'")
+
+
+def _check_saved_by_reinforce(path: str | pathlib.Path | io.BufferedIOBase) -> None:
+    """Raise ``ValueError`` naming the algorithm that saved ``path`` if it is not REINFORCE (any release)."""
+    with open_path(path, "r", verbose=0, suffix="zip") as file, zipfile.ZipFile(file) as archive:
+        saved_attributes = set(json.loads(archive.read("data")))
+    if isinstance(path, io.BufferedIOBase):
+        path.seek(0)
+    if REINFORCE_ATTRIBUTES <= saved_attributes:
+        return
+    if "clip_range" in saved_attributes:
+        other = "PPO (it holds clip_range, n_epochs)"
+    elif "buffer_size" in saved_attributes:
+        other = "an off-policy algorithm (it holds a replay buffer_size)"
+    else:
+        other = "another algorithm, such as A2C"
+    missing = ", ".join(sorted(REINFORCE_ATTRIBUTES - saved_attributes))
+    raise ValueError(f"{path} was saved by {other}, not by REINFORCE (it lacks {missing}): load it with that algorithm")
 
 
 def _check_positive_or_none(name: str, value: float | None, meaning_of_none: str) -> None:
