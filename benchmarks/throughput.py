@@ -1,12 +1,13 @@
 """
 Steps per second of REINFORCE against SB3 on the same env, n_envs and policy, in one process.
 
-Runs, alternating and repeated: REINFORCE ``learn()``, A2C ``learn()``, PPO ``learn()`` (rl-zoo3's CartPole
-settings) and SB3's own ``collect_rollouts`` with no training at all ("SB3 collect-only", A2C's rollout loop).
-Prints steps/s (median, min, max) and the ratios of the medians. With ``--memory``, each algorithm also runs
+Runs, alternating and repeated: REINFORCE ``learn()``, A2C ``learn()``, PPO ``learn()`` (each with its zoo entry,
+``n_envs`` set to ``--n-envs``), SB3's own ``collect_rollouts`` with no training at all ("SB3 collect-only", A2C's
+rollout loop) and the same VecEnv stepped with random actions and no policy at all ("random actions", what the env
+allows). Prints steps/s (median, min, max) and the ratios of the medians. With ``--memory``, each algorithm also runs
 alone in a child process for ``--memory-steps`` steps and its peak RSS is reported.
 
-    python benchmarks/throughput.py --env CartPole-v1 --n-envs 8 --steps 50000 --repeats 3 --memory
+    python benchmarks/throughput.py --env CartPole-v1 --n-envs 8 --steps 50000 --repeats 5 --memory
 """
 
 import argparse
@@ -17,29 +18,39 @@ import time
 
 import numpy as np
 import torch as th
-from stable_baselines3 import A2C, PPO
+from rl_zoo3.utils import ALGOS
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CallbackList
-from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_reinforce import REINFORCE
+from sb3_reinforce.zoo import get_hyperparameters, register_reinforce
 
-ALGORITHMS = ("REINFORCE", "A2C", "PPO", "SB3 collect-only")
+ALGORITHMS = ("REINFORCE", "A2C", "PPO", "SB3 collect-only", "random actions")
+# The zoo entry each row trains with
+ZOO_NAMES = {"REINFORCE": "reinforce", "A2C": "a2c", "PPO": "ppo", "SB3 collect-only": "a2c", "random actions": "a2c"}
 
 
-def make_model(name: str, env_id: str, n_envs: int):
-    env = make_vec_env(env_id, n_envs=n_envs, seed=0)
-    if name == "REINFORCE":
-        return REINFORCE("MlpPolicy", env, n_episodes=n_envs, seed=0)
-    if name == "PPO":
-        # rl-zoo3's tuned CartPole-v1 entry
-        return PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0, seed=0)
-    return A2C("MlpPolicy", env, seed=0)
+def make_model(name: str, env_id: str, n_envs: int) -> BaseAlgorithm:
+    """The model of a row, from its zoo entry with ``n_envs`` envs, seed 0."""
+    register_reinforce()
+    algo = ZOO_NAMES[name]
+    return ALGOS[algo](**get_hyperparameters(algo, env_id, seed=0, overrides={"n_envs": n_envs}))
+
+
+def step_randomly(env: VecEnv, steps: int) -> None:
+    """Step ``env`` with uniformly random actions until ``steps`` env steps (all envs together) are taken."""
+    env.reset()
+    for _ in range(-(-steps // env.num_envs)):
+        env.step(np.array([env.action_space.sample() for _ in range(env.num_envs)]))
 
 
 def run(name: str, env_id: str, n_envs: int, steps: int) -> float:
-    """Train (or only collect) for ``steps`` env steps; return steps per second."""
+    """Train (or only collect, or only step the env) for ``steps`` env steps; return steps per second."""
     model = make_model(name, env_id, n_envs)
     start = time.perf_counter()
+    if name == "random actions":
+        step_randomly(model.get_env(), steps)
+        return -(-steps // n_envs) * n_envs / (time.perf_counter() - start)
     if name == "SB3 collect-only":
         _, callback = model._setup_learn(steps, CallbackList([]))
         while model.num_timesteps < steps:

@@ -1,3 +1,5 @@
+"""compare: resumable runs, one output folder per settings, variants and held-out seeds, and the report's statistics."""
+
 import shlex
 import subprocess
 import sys
@@ -9,29 +11,34 @@ import pytest
 from matplotlib.image import imread
 
 import sb3_reinforce.zoo.compare as compare_module
-from sb3_reinforce.zoo.compare import EVALUATION_COLUMNS, Settings, compare, run_path
-from sb3_reinforce.zoo.report import steps_to_threshold, summary_markdown
+from sb3_reinforce.zoo.compare import compare, main, parse_override, parse_seeds
+from sb3_reinforce.zoo.report import first_reaching, summary_markdown
+from sb3_reinforce.zoo.results import EVALUATION_COLUMNS, Run, Settings, run_path
 
 ALGOS = ["reinforce", "ppo"]
 # 2 algos x 2 seeds x 1500 steps, evaluated every 500 steps on 2 episodes
 TINY = dict(n_timesteps=1500, eval_freq=500, eval_episodes=2)
 
 
-def check_outputs(output: Path, n_seeds: int) -> pd.DataFrame:
+def table_rows(summary: str) -> list[list[str]]:
+    """The cells of the result rows of a summary table (header and separator left out)."""
+    rows = [line.split("|")[1:-1] for line in summary.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row] for row in rows[1:]]
+
+
+def check_outputs(output: Path, seeds: list[int]) -> pd.DataFrame:
     """Check the CSV, the table and the image of a finished comparison; return the evaluations."""
-    evaluations = pd.read_csv(output / "evaluations.csv")
+    evaluations = pd.read_csv(output / "evaluations.csv", keep_default_na=False)
     assert list(evaluations.columns) == EVALUATION_COLUMNS
     assert set(evaluations["algo"]) == set(ALGOS)
-    assert set(evaluations["seed"]) == set(range(n_seeds))
-    for (_, _), run in evaluations.groupby(["algo", "seed"]):
+    assert set(evaluations["seed"]) == set(seeds)
+    for _, run in evaluations.groupby(["algo", "seed"]):
         # Evaluated at the start, every 500 steps and at the end
         assert run["timesteps"].iloc[0] == 0
         assert run["timesteps"].iloc[-1] >= TINY["n_timesteps"]
         assert run["time_s"].is_monotonic_increasing
-    summary = (output / "summary.md").read_text()
-    table_rows = [line for line in summary.splitlines() if line.startswith("| ") and line.split("|")[1].strip() in ALGOS]
     # Algorithms in the order they were given
-    assert [row.split("|")[1].strip() for row in table_rows] == ALGOS
+    assert [row[0] for row in table_rows((output / "summary.md").read_text())] == ALGOS
     assert imread(output / "learning_curves.png").ndim == 3
     return evaluations
 
@@ -40,69 +47,136 @@ def test_compare_resumes_after_interruption(tmp_path: Path, monkeypatch: pytest.
     train_and_evaluate = compare_module.train_and_evaluate
     trained = []
 
-    def interrupted_after_two_runs(algo: str, seed: int, *args) -> Path:
+    def interrupted_after_two_runs(run: Run, *args) -> Path:
         if len(trained) == 2:
             raise KeyboardInterrupt
-        trained.append((algo, seed))
-        return train_and_evaluate(algo, seed, *args)
+        trained.append((run.algo, run.seed))
+        return train_and_evaluate(run, *args)
 
     monkeypatch.setattr(compare_module, "train_and_evaluate", interrupted_after_two_runs)
     with pytest.raises(KeyboardInterrupt):
-        compare("CartPole-v1", ALGOS, 2, tmp_path, **TINY)
+        compare("CartPole-v1", ALGOS, [0, 1], tmp_path, **TINY)
     finished = {path.name: path.stat().st_mtime_ns for path in (tmp_path / "runs").iterdir()}
     assert sorted(finished) == ["reinforce_seed0.csv", "reinforce_seed1.csv"]
 
     # Re-running trains only the missing runs and keeps the finished ones untouched
     trained.clear()
-    compare("CartPole-v1", ALGOS, 2, tmp_path, **TINY)
+    compare("CartPole-v1", ALGOS, [0, 1], tmp_path, **TINY)
     assert trained == [("ppo", 0), ("ppo", 1)]
     for name, mtime in finished.items():
         assert (tmp_path / "runs" / name).stat().st_mtime_ns == mtime
-    evaluations = check_outputs(tmp_path, n_seeds=2)
+    evaluations = check_outputs(tmp_path, seeds=[0, 1])
     pd.testing.assert_frame_equal(
         evaluations[evaluations["algo"] == "reinforce"].reset_index(drop=True),
-        pd.concat([pd.read_csv(run_path(tmp_path, "reinforce", seed)) for seed in range(2)], ignore_index=True),
+        pd.concat(
+            [pd.read_csv(run_path(tmp_path, Run("reinforce", seed)), keep_default_na=False) for seed in range(2)],
+            ignore_index=True,
+        ),
     )
 
 
 def test_other_settings_need_another_output(tmp_path: Path) -> None:
-    compare("CartPole-v1", ["reinforce"], 1, tmp_path, **TINY)
+    compare("CartPole-v1", ["reinforce"], [0], tmp_path, **TINY)
     with pytest.raises(SystemExit, match="choose another --output"):
-        compare("CartPole-v1", ["reinforce"], 1, tmp_path, **{**TINY, "n_timesteps": 3000})
+        compare("CartPole-v1", ["reinforce"], [0], tmp_path, **{**TINY, "n_timesteps": 3000})
 
 
-def test_command_line_parallel_jobs(tmp_path: Path) -> None:
+def test_command_line_parallel_jobs_variants_and_held_out_seeds(tmp_path: Path) -> None:
     command = (
-        f"-m sb3_reinforce.compare --env CartPole-v1 --algos {' '.join(ALGOS)} --seeds 2 -n {TINY['n_timesteps']} "
-        f"--eval-freq {TINY['eval_freq']} --eval-episodes {TINY['eval_episodes']} --jobs 2 --output {tmp_path}"
+        f"-m sb3_reinforce.compare --env CartPole-v1 --algos {' '.join(ALGOS)} --seeds 0 --held-out-seeds 100 "
+        f"-n {TINY['n_timesteps']} --eval-freq {TINY['eval_freq']} --eval-episodes {TINY['eval_episodes']} --jobs 2 "
+        f"--output {tmp_path} --results {tmp_path / 'results'} --set gamma=0.9"
     )
     result = subprocess.run([sys.executable, *shlex.split(command)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    check_outputs(tmp_path, n_seeds=2)
-    assert "| reinforce | 2 |" in result.stdout
+    assert "1 env(s) x 2 algo(s) x 2 variant(s) x 2 seed(s) = 8 runs, 12,000 env steps in all" in result.stdout
+    summary = (tmp_path / "results" / "CartPole-v1.md").read_text()
+    assert summary.startswith("`python -m sb3_reinforce.compare --env CartPole-v1")
+    rows = [(row[0], row[1]) for row in table_rows(summary)]
+    assert rows == [
+        (label, seeds)
+        for label in ("reinforce", "reinforce (gamma=0.9)", "ppo", "ppo (gamma=0.9)")
+        for seeds in ("0", "100 (held out)")
+    ]
+    assert imread(tmp_path / "results" / "CartPole-v1.png").ndim == 3
+    assert (tmp_path / "CartPole-v1" / "runs" / "reinforce[gamma=0.9]_seed100.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "the following arguments are required: --env, --algos"),
+        (["--env", "CartPole-v1", "--algos", "nope"], "unknown algorithm(s) ['nope']"),
+        (["--env", "NoSuchEnv-v0", "--algos", "ppo"], "unknown environment 'NoSuchEnv-v0'"),
+        (["--env", "CartPole-v1", "--algos", "ppo", "--seeds", "4-2"], "a seed is a non-negative int or a range"),
+        (["--env", "CartPole-v1", "--algos", "ppo", "-n", "0"], "expected an int >= 1, got '0'"),
+        (["--env", "CartPole-v1", "--algos", "ppo", "--eval-episodes", "0"], "expected an int >= 1, got '0'"),
+        (["--env", "CartPole-v1", "--algos", "ppo", "--seeds", "0-2", "--held-out-seeds", "2"], "share [2]"),
+        (["--env", "CartPole-v1", "--algos", "ppo", "--set", "gamma"], "a hyperparameter override is name=value"),
+    ],
+)
+def test_command_line_refuses_bad_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_shows_every_default(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for default in ("(default: [[0, 1, 2, 3, 4]])", "(default: 10)", "(default: 1)", "(default: compare)"):
+        assert default in help_text
+
+
+def test_seed_and_override_parsing() -> None:
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("7") == [7]
+    assert parse_override("learning_rate=1e-3") == ("learning_rate", 1e-3)
+    assert parse_override("learning_rate=lin_1e-3") == ("learning_rate", "lin_1e-3")
+    assert parse_override("baseline=null") == ("baseline", None)
+    assert parse_override("gamma_weighting=false") == ("gamma_weighting", False)
+
+
+def evaluations_of(rows: list[tuple[str, int, int, float]]) -> pd.DataFrame:
+    columns = ["algo", "seed", "timesteps", "mean_reward"]
+    return pd.DataFrame(rows, columns=columns).assign(variant="", std_reward=0.0, time_s=lambda frame: frame["timesteps"] / 10)
 
 
 def test_summary_statistics() -> None:
-    rows = [
-        # algo, seed, timesteps, mean_reward
-        ("a", 0, 0, 10.0),
-        ("a", 0, 100, 200.0),
-        ("a", 0, 200, 150.0),
-        ("a", 1, 0, 10.0),
-        ("a", 1, 100, 50.0),
-        ("a", 1, 200, 210.0),
-        ("b", 0, 0, 10.0),
-        ("b", 0, 200, 20.0),
-    ]
-    evaluations = pd.DataFrame(rows, columns=["algo", "seed", "timesteps", "mean_reward"]).assign(std_reward=0.0, time_s=1.0)
-    reached = steps_to_threshold(evaluations, reward_threshold=195.0)
-    assert reached[("a", 0)] == 100
-    assert reached[("a", 1)] == 200
-    assert np.isnan(reached[("b", 0)])
+    evaluations = evaluations_of(
+        [
+            # algo, seed, timesteps, mean_reward
+            ("a", 0, 0, 10.0),
+            ("a", 0, 100, 200.0),
+            ("a", 0, 200, 150.0),
+            ("a", 1, 0, 10.0),
+            ("a", 1, 100, 50.0),
+            ("a", 1, 200, 210.0),
+            ("b", 0, 0, 10.0),
+            ("b", 0, 200, 20.0),
+        ]
+    )
+    reached = first_reaching(evaluations, reward_threshold=195.0)
+    assert reached.loc[("a", "", 0), "timesteps"] == 100
+    assert reached.loc[("a", "", 1), "timesteps"] == 200
+    assert np.isnan(reached.loc[("b", "", 0), "timesteps"])
 
     summary = summary_markdown(evaluations, Settings("Env-v0", 200, 100, 10), reward_threshold=195.0)
-    row_a, row_b = (line for line in summary.splitlines() if line.startswith("| a ") or line.startswith("| b "))
-    # Final rewards 150 and 210: mean 180, Student-t 95% CI half-width 12.706 * 30 = 381.2
-    assert "| 180.0 ± 381.2 |" in row_a
-    assert "| 150 (2/2) |" in row_a
-    assert "| never (0/1) |" in row_b
+    row_a, row_b = table_rows(summary)
+    # Final returns 150 and 210: mean 180; maxima 200 and 210: 205; threshold first reached at 100 and 200 steps
+    assert row_a[:3] == ["a", "0-1", "180.0 [150.0, 210.0]"]
+    assert row_a[4:6] == ["205.0", "150 / 15 s (2/2)"]
+    assert row_b[2:6] == ["20.0", "n/a (1 seed)", "20.0", "never (0/1)"]
+    assert "- a: 0: 150.0, 1: 210.0" in summary
+
+
+def test_two_seeds_read_sensibly() -> None:
+    # Two seeds at the ends of CartPole's range: a Student-t interval would be 250 ± 3177
+    evaluations = evaluations_of([("a", 0, 0, 0.0), ("a", 0, 100, 0.0), ("a", 1, 0, 0.0), ("a", 1, 100, 500.0)])
+    summary = summary_markdown(evaluations, Settings("CartPole-v1", 100, 100, 10), reward_threshold=475.0)
+    final = table_rows(summary)[0][2]
+    mean, low, high = (float(value) for value in final.replace("[", "").replace("]", "").replace(",", "").split())
+    assert mean == 250.0
+    assert 0.0 <= low <= mean <= high <= 500.0

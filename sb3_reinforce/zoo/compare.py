@@ -1,23 +1,27 @@
 """
-Compare zoo-configured algorithms on one env: same seeds, same step budget, periodic deterministic evaluations.
+Compare zoo-configured algorithms: same envs, seeds and step budget, periodic deterministic evaluations, one report
+per env (see ``sb3_reinforce.zoo.results`` for the output folder and ``sb3_reinforce.zoo.report`` for the report).
 
-Every finished run is written atomically to ``<output>/runs/<algo>_seed<seed>.csv``: an interrupted comparison
-resumes where it stopped when run again with the same output folder.
+Every finished run is written atomically to ``<output>/<env>/runs/``: an interrupted comparison resumes where it
+stopped when run again with the same output folder.
 """
 
 import argparse
-import json
-import os
+import re
+import shlex
+import shutil
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch as th
+import yaml
 from rl_zoo3.utils import ALGOS
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -27,25 +31,11 @@ from tqdm.auto import tqdm
 from sb3_reinforce.zoo.hyperparams import get_hyperparameters, get_n_timesteps, make_eval_env
 from sb3_reinforce.zoo.registration import register_reinforce
 from sb3_reinforce.zoo.report import plot_learning_curves, summary_markdown
+from sb3_reinforce.zoo.results import Run, Settings, read_runs, read_settings, record_settings, run_path, write_run
 
-EVALUATION_COLUMNS = ["algo", "seed", "timesteps", "mean_reward", "std_reward", "time_s"]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """
-    What makes runs comparable: runs made with other settings cannot share an output folder.
-
-    :param env_id: Gymnasium id of the environment
-    :param n_timesteps: Training budget of every run
-    :param eval_freq: Evaluate every ``eval_freq`` env steps (all training envs together)
-    :param eval_episodes: Episodes per evaluation (deterministic actions)
-    """
-
-    env_id: str
-    n_timesteps: int
-    eval_freq: int
-    eval_episodes: int
+# Steps per second of one run on one core of the project's 2-core machine, slowest to fastest entry measured (PPO on
+# LunarLander to REINFORCE on CartPole): the range of the cost estimate printed before a comparison starts
+ESTIMATE_FPS = (1_000, 8_000)
 
 
 class PeriodicEvaluation(BaseCallback):
@@ -101,84 +91,50 @@ class PeriodicEvaluation(BaseCallback):
             self._evaluate()
 
 
-def run_path(output: Path, algo: str, seed: int) -> Path:
+def train_and_evaluate(run: Run, settings: Settings, output: Path, device: str, num_threads: int) -> Path:
     """
-    :return: The file holding the evaluations of one finished run
-    """
-    return output / "runs" / f"{algo}_seed{seed}.csv"
+    Train ``run.algo`` with its zoo hyperparameters (and the run's overrides), write its evaluations atomically.
 
-
-def train_and_evaluate(algo: str, seed: int, settings: Settings, output: Path, device: str, num_threads: int) -> Path:
-    """
-    Train ``algo`` with its zoo hyperparameters and write its evaluations atomically (worker of ``compare``).
-
-    :param algo: rl-zoo3 name of the algorithm
-    :param seed: Seed of the model and of the envs
+    :param run: Algorithm, seed and overrides
     :param settings: Env, budget and evaluation protocol
-    :param output: Output folder of the comparison
+    :param output: Output folder of the env's comparison
     :param device: PyTorch device
     :param num_threads: Number of PyTorch threads
     :return: The file written (see ``run_path``)
     """
     th.set_num_threads(num_threads)
     register_reinforce()
-    model = ALGOS[algo](**get_hyperparameters(algo, settings.env_id, seed=seed), device=device)
+    hyperparameters = get_hyperparameters(run.algo, settings.env_id, seed=run.seed, overrides=run.overrides)
+    model = ALGOS[run.algo](**hyperparameters, device=device)
     # One evaluation env per episode, stepped together
-    eval_env = make_eval_env(algo, settings.env_id, n_envs=settings.eval_episodes, seed=seed)
+    eval_env = make_eval_env(run.algo, settings.env_id, n_envs=settings.eval_episodes, seed=run.seed, overrides=run.overrides)
     callback = PeriodicEvaluation(eval_env, settings.eval_freq, settings.eval_episodes)
     try:
         model.learn(settings.n_timesteps, callback=callback)
     finally:
         model.get_env().close()
         eval_env.close()
-    evaluations = pd.DataFrame(callback.rows).assign(algo=algo, seed=seed)[EVALUATION_COLUMNS]
-
-    path = run_path(output, algo, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    evaluations.to_csv(partial_path, index=False)
-    os.replace(partial_path, path)
-    return path
+    return write_run(output, run, callback.rows)
 
 
-def check_settings(output: Path, settings: Settings) -> None:
-    """
-    Record ``settings`` in ``<output>/settings.json``, or check they match the ones recorded there.
-
-    :raises SystemExit: if the output folder holds runs made with other settings
-    """
-    settings_file = output / "settings.json"
-    if settings_file.exists():
-        recorded = json.loads(settings_file.read_text())
-        if recorded != asdict(settings):
-            raise SystemExit(f"{output} holds runs made with {recorded}, not {asdict(settings)}: choose another --output")
-    else:
-        output.mkdir(parents=True, exist_ok=True)
-        settings_file.write_text(json.dumps(asdict(settings), indent=2))
-
-
-def run_pending(
-    runs: list[tuple[str, int]], settings: Settings, output: Path, jobs: int, device: str, num_threads: int
-) -> None:
+def run_pending(runs: list[Run], settings: Settings, output: Path, jobs: int, device: str, num_threads: int) -> None:
     """
     Train the runs that have no result file yet, ``jobs`` at a time, with a progress bar over all runs.
 
-    :param runs: (algo, seed) of every run of the comparison
+    :param runs: Every run of the env's comparison
     """
-    pending = [(algo, seed) for algo, seed in runs if not run_path(output, algo, seed).exists()]
-    with tqdm(total=len(runs), initial=len(runs) - len(pending), desc="runs", unit="run") as progress:
+    pending = [run for run in runs if not run_path(output, run).exists()]
+    with tqdm(total=len(runs), initial=len(runs) - len(pending), desc=settings.env_id, unit="run") as progress:
         if jobs == 1:
-            for algo, seed in pending:
-                progress.set_postfix_str(f"{algo} seed {seed}")
-                train_and_evaluate(algo, seed, settings, output, device, num_threads)
+            for run in pending:
+                progress.set_postfix_str(f"{run.name}")
+                train_and_evaluate(run, settings, output, device, num_threads)
                 progress.update()
             return
         # spawn: no fork of a parent that already holds torch threads
         pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"))
         try:
-            futures = [
-                pool.submit(train_and_evaluate, algo, seed, settings, output, device, num_threads) for algo, seed in pending
-            ]
+            futures = [pool.submit(train_and_evaluate, run, settings, output, device, num_threads) for run in pending]
             for future in as_completed(futures):
                 future.result()
                 progress.update()
@@ -187,47 +143,158 @@ def run_pending(
             pool.shutdown(cancel_futures=True)
 
 
+def write_report(output: Path, runs: list[Run], held_out_seeds: frozenset[int], command: str | None) -> pd.DataFrame:
+    """
+    Render ``evaluations.csv``, ``summary.md`` and ``learning_curves.png`` of an env's output folder from its run files.
+
+    :param output: Output folder of the env's comparison
+    :param runs: The runs to report, all finished
+    :param held_out_seeds: Seeds reported in rows of their own
+    :param command: The command that reproduces the comparison, stated in the summary
+    :return: Every evaluation of every run
+    """
+    settings = read_settings(output)
+    evaluations = read_runs(output, runs)
+    evaluations.to_csv(output / "evaluations.csv", index=False)
+    reward_threshold = gym.spec(settings.env_id).reward_threshold
+    summary = summary_markdown(evaluations, settings, reward_threshold, held_out_seeds, command)
+    (output / "summary.md").write_text(summary)
+    plot_learning_curves(evaluations, settings, reward_threshold, output / "learning_curves.png")
+    return evaluations
+
+
 def compare(
     env_id: str,
     algos: list[str],
-    n_seeds: int,
+    seeds: list[int],
     output: Path,
     n_timesteps: int | None = None,
     eval_freq: int | None = None,
     eval_episodes: int = 10,
+    variants: list[dict[str, Any]] | None = None,
+    held_out_seeds: list[int] | None = None,
     jobs: int = 1,
     device: str = "cpu",
     num_threads: int = 1,
+    command: str | None = None,
 ) -> pd.DataFrame:
     """
-    Train every algorithm on seeds ``0 .. n_seeds - 1`` (resuming: finished runs are kept), then write
+    Train every algorithm (and variant) on every seed (resuming: finished runs are kept), then write
     ``evaluations.csv``, ``summary.md`` and ``learning_curves.png`` to ``output``.
 
     :param env_id: Gymnasium id of the environment
     :param algos: rl-zoo3 names of the algorithms, each trained with its zoo hyperparameters
-    :param n_seeds: Number of seeds per algorithm
-    :param output: Output folder
+    :param seeds: Seeds of every algorithm and variant
+    :param output: Output folder of this env
     :param n_timesteps: Training budget of every run; default: the largest ``n_timesteps`` of the algorithms' configs
     :param eval_freq: Evaluate every ``eval_freq`` env steps; default: 20 evaluations per run
     :param eval_episodes: Episodes per evaluation
+    :param variants: Hyperparameter overrides, each adding a row per algorithm beside its zoo entry
+    :param held_out_seeds: More seeds, reported in rows of their own (never used to tune the entries)
     :param jobs: Number of runs trained in parallel processes
     :param device: PyTorch device of the models
     :param num_threads: PyTorch threads per run
+    :param command: The command that reproduces the comparison, stated in the summary
     :return: Every evaluation of every run
     """
     register_reinforce()
     n_timesteps = n_timesteps or max(get_n_timesteps(algo, env_id) for algo in algos)
     settings = Settings(env_id, n_timesteps, eval_freq or max(n_timesteps // 20, 1), eval_episodes)
-    check_settings(output, settings)
-    runs = [(algo, seed) for algo in algos for seed in range(n_seeds)]
+    record_settings(output, settings)
+    all_seeds = [*seeds, *(held_out_seeds or [])]
+    runs = [Run(algo, seed, overrides) for algo in algos for overrides in [{}, *(variants or [])] for seed in all_seeds]
     run_pending(runs, settings, output, jobs, device, num_threads)
+    return write_report(output, runs, frozenset(held_out_seeds or []), command)
 
-    evaluations = pd.concat([pd.read_csv(run_path(output, algo, seed)) for algo, seed in runs], ignore_index=True)
-    evaluations.to_csv(output / "evaluations.csv", index=False)
-    reward_threshold = gym.spec(env_id).reward_threshold
-    (output / "summary.md").write_text(summary_markdown(evaluations, settings, reward_threshold))
-    plot_learning_curves(evaluations, settings, reward_threshold, output / "learning_curves.png")
-    return evaluations
+
+def parse_seeds(text: str) -> list[int]:
+    """
+    :param text: A seed (``"3"``) or an inclusive range (``"0-4"``)
+    :return: The seeds
+    """
+    match = re.fullmatch(r"(\d+)(?:-(\d+))?", text)
+    if match is None or (match[2] is not None and int(match[2]) < int(match[1])):
+        raise argparse.ArgumentTypeError(f"a seed is a non-negative int or a range such as 0-4, got {text!r}")
+    first = int(match[1])
+    return list(range(first, int(match[2] or first) + 1))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """
+    :param text: ``name=value``, the value written as in a zoo YAML file (``n_episodes=16``, ``learning_rate=lin_1e-3``)
+    :return: The name and the value
+    """
+    name, separator, value = text.partition("=")
+    if not separator or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"a hyperparameter override is name=value, got {text!r}")
+    parsed = yaml.safe_load(value)
+    return name, float(parsed) if re.fullmatch(r"[-+]?\d*\.?\d+e[-+]?\d+", value) else parsed
+
+
+def positive_int(text: str) -> int:
+    """:return: ``text`` as an int >= 1 (argparse type)"""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
+    return int(text)
+
+
+def describe_grid(args: argparse.Namespace, n_timesteps: dict[str, int]) -> str:
+    """
+    :param args: The parsed command line
+    :param n_timesteps: Budget per run of each env
+    :return: The grid and a range of its cost, printed before training starts
+    """
+    n_variants = 1 + len(args.set or [])
+    n_seeds = len(args.seeds) + len(args.held_out_seeds or [])
+    runs_per_env = len(args.algos) * n_variants * n_seeds
+    total_steps = sum(steps * runs_per_env for steps in n_timesteps.values())
+    fastest, slowest = (total_steps / fps / 60 / args.jobs for fps in reversed(ESTIMATE_FPS))
+    return (
+        f"{len(n_timesteps)} env(s) x {len(args.algos)} algo(s) x {n_variants} variant(s) x {n_seeds} seed(s) = "
+        f"{runs_per_env * len(n_timesteps)} runs, {total_steps:,} env steps in all; finished runs in {args.output} are "
+        f"kept. At {ESTIMATE_FPS[0]:,}-{ESTIMATE_FPS[1]:,} steps/s per run with --jobs {args.jobs}: about "
+        f"{fastest:.0f}-{slowest:.0f} min."
+    )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """:return: The command line parser of ``python -m sb3_reinforce.compare``"""
+    parser = argparse.ArgumentParser(
+        prog="python -m sb3_reinforce.compare",
+        description="Train zoo-configured algorithms on the same envs, seeds and budget; write per env a CSV of every "
+        "evaluation, a markdown table and learning curves. Example: python -m sb3_reinforce.compare --env CartPole-v1 "
+        "--algos reinforce ppo --seeds 0-4 --jobs 2",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--env", nargs="+", required=True, help="Gymnasium environment ids")
+    parser.add_argument("--algos", nargs="+", required=True, help="rl-zoo3 algorithm names (reinforce, ppo, trpo, a2c...)")
+    parser.add_argument(
+        "--seeds", nargs="+", type=parse_seeds, default=[[0, 1, 2, 3, 4]], help="seeds and ranges, e.g. 0-4 or 0 2 7"
+    )
+    parser.add_argument(
+        "--held-out-seeds", nargs="+", type=parse_seeds, help="more seeds, reported in rows of their own, e.g. 100-104"
+    )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        type=parse_override,
+        action="append",
+        metavar="NAME=VALUE",
+        help="a variant row: hyperparameters replacing the entry's, for every algo (repeat --set for more rows)",
+    )
+    parser.add_argument("-n", "--n-timesteps", type=positive_int, help="budget per run (default: the configs' largest)")
+    parser.add_argument("--eval-freq", type=positive_int, help="evaluate every N env steps (default: budget / 20)")
+    parser.add_argument("--eval-episodes", type=positive_int, default=10, help="deterministic episodes per evaluation")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="runs trained in parallel processes")
+    parser.add_argument("--device", default="cpu", help="PyTorch device")
+    parser.add_argument("--num-threads", type=positive_int, default=1, help="PyTorch threads per run")
+    parser.add_argument("--output", type=Path, default=Path("compare"), help="output folder, one sub-folder per env")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="also copy each env's summary and curves to RESULTS/<env>.md and RESULTS/<env>.png (e.g. docs/results)",
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -236,32 +303,45 @@ def main(argv: list[str] | None = None) -> None:
 
     :param argv: Arguments; default: ``sys.argv[1:]``
     """
-    parser = argparse.ArgumentParser(
-        prog="python -m sb3_reinforce.compare",
-        description="Train zoo-configured algorithms on the same seeds and budget, write a CSV, a table and learning curves.",
-    )
-    parser.add_argument("--env", default="CartPole-v1", help="Gymnasium environment id")
-    parser.add_argument("--algos", nargs="+", default=["reinforce", "ppo"], help="rl-zoo3 algorithm names")
-    parser.add_argument("--seeds", type=int, default=5, help="Number of seeds (0 .. seeds - 1)")
-    parser.add_argument("-n", "--n-timesteps", type=int, help="Budget per run (default: largest n_timesteps of the configs)")
-    parser.add_argument("--eval-freq", type=int, help="Evaluate every N env steps (default: n_timesteps / 20)")
-    parser.add_argument("--eval-episodes", type=int, default=10, help="Episodes per evaluation")
-    parser.add_argument("--jobs", type=int, default=1, help="Runs trained in parallel processes")
-    parser.add_argument("--device", default="cpu", help="PyTorch device")
-    parser.add_argument("--num-threads", type=int, default=1, help="PyTorch threads per run")
-    parser.add_argument("--output", type=Path, help="Output folder (default: compare/<env>)")
+    argv = sys.argv[1:] if argv is None else argv
+    parser = make_parser()
     args = parser.parse_args(argv)
-    output = args.output or Path("compare") / args.env
-    compare(
-        args.env,
-        args.algos,
-        args.seeds,
-        output,
-        n_timesteps=args.n_timesteps,
-        eval_freq=args.eval_freq,
-        eval_episodes=args.eval_episodes,
-        jobs=args.jobs,
-        device=args.device,
-        num_threads=args.num_threads,
-    )
-    print((output / "summary.md").read_text())
+    args.seeds = sorted({seed for seeds in args.seeds for seed in seeds})
+    args.held_out_seeds = sorted({seed for seeds in args.held_out_seeds or [] for seed in seeds})
+    if overlap := set(args.seeds) & set(args.held_out_seeds):
+        parser.error(f"--seeds and --held-out-seeds share {sorted(overlap)}")
+    register_reinforce()
+    if unknown := [algo for algo in args.algos if algo not in ALGOS]:
+        parser.error(f"unknown algorithm(s) {unknown}; choose from {sorted(ALGOS)}")
+    for env_id in args.env:
+        try:
+            gym.spec(env_id)
+        except gym.error.Error as error:
+            parser.error(f"unknown environment {env_id!r}: {error}")
+    n_timesteps = {
+        env_id: args.n_timesteps or max(get_n_timesteps(algo, env_id) for algo in args.algos) for env_id in args.env
+    }
+    print(describe_grid(args, n_timesteps), flush=True)
+    command = f"python -m sb3_reinforce.compare {shlex.join(argv)}"
+    for env_id in args.env:
+        output = args.output / env_id
+        compare(
+            env_id,
+            args.algos,
+            args.seeds,
+            output,
+            n_timesteps=n_timesteps[env_id],
+            eval_freq=args.eval_freq,
+            eval_episodes=args.eval_episodes,
+            variants=[dict(overrides) for overrides in args.set or []],
+            held_out_seeds=args.held_out_seeds,
+            jobs=args.jobs,
+            device=args.device,
+            num_threads=args.num_threads,
+            command=command,
+        )
+        print((output / "summary.md").read_text())
+        if args.results is not None:
+            args.results.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(output / "summary.md", args.results / f"{env_id}.md")
+            shutil.copyfile(output / "learning_curves.png", args.results / f"{env_id}.png")

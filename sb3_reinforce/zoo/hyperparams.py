@@ -31,10 +31,17 @@ def default_config_file(algo: str, env_id: str) -> str | None:
 
 
 def _prepared_manager(
-    algo: str, env_id: str, seed: int | None, conf_file: str | None, env_kwargs: dict[str, Any] | None
+    algo: str,
+    env_id: str,
+    seed: int | None,
+    conf_file: str | None,
+    env_kwargs: dict[str, Any] | None,
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[ExperimentManager, dict[str, Any]]:
     """
     Read and pre-process the hyperparameters of ``algo`` on ``env_id`` with rl-zoo3's own code, quietly.
+    rl-zoo3 has no public function that returns them without building the model in a new log folder
+    (``setup_experiment``), hence the calls to its ``_preprocess_*`` methods (rl-zoo3 is pinned below 3.0).
 
     :return: The experiment manager (it knows n_envs, n_timesteps, wrappers, normalisation)
         and the constructor keyword arguments (without env and action noise)
@@ -47,6 +54,8 @@ def _prepared_manager(
         log_folder=os.devnull,
         env_kwargs=env_kwargs,
         seed=seed,  # type: ignore[arg-type]
+        # Applied over the entry as rl-zoo3's --hyperparams are: schedules and policy_kwargs strings are processed
+        hyperparams=overrides,
         verbose=0,
         config=conf_file or default_config_file(algo, env_id),
     )
@@ -63,6 +72,7 @@ def get_hyperparameters(
     seed: int | None = None,
     conf_file: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """
     Constructor keyword arguments of ``algo`` on ``env_id`` from the zoo config, processed exactly as
@@ -76,9 +86,11 @@ def get_hyperparameters(
     :param seed: Seed of the envs and of the model (``seed`` is in the result only when given)
     :param conf_file: Hyperparameter file (as ``-conf``); default: ``default_config_file(algo, env_id)``
     :param env_kwargs: Keyword arguments of the env constructor (override the config's ``env_kwargs``)
+    :param overrides: Hyperparameters replacing the entry's, written as in the YAML file (as rl-zoo3's
+        ``--hyperparams``: ``{"learning_rate": "lin_1e-3", "n_episodes": 16}``)
     :return: Keyword arguments for ``ALGOS[algo](**kwargs)``
     """
-    manager, hyperparams = _prepared_manager(algo, env_id, seed, conf_file, env_kwargs)
+    manager, hyperparams = _prepared_manager(algo, env_id, seed, conf_file, env_kwargs, overrides)
     env = manager.create_envs(manager.n_envs, no_log=True)
     hyperparams = manager._preprocess_action_noise(hyperparams, {}, env)
     seed_kwargs = {} if seed is None else {"seed": seed}
@@ -103,6 +115,7 @@ def make_eval_env(
     seed: int | None = None,
     conf_file: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> VecEnv:
     """
     The evaluation env of ``algo`` on ``env_id``, as rl-zoo3 makes it: same wrappers as the training env,
@@ -115,7 +128,8 @@ def make_eval_env(
     :param seed: Seed of the envs
     :param conf_file: Hyperparameter file, as in ``get_hyperparameters``
     :param env_kwargs: Keyword arguments of the env constructor
+    :param overrides: Hyperparameters replacing the entry's (e.g. ``normalize``), as in ``get_hyperparameters``
     :return: The evaluation VecEnv
     """
-    manager, _ = _prepared_manager(algo, env_id, seed, conf_file, env_kwargs)
+    manager, _ = _prepared_manager(algo, env_id, seed, conf_file, env_kwargs, overrides)
     return manager.create_envs(n_envs, eval_env=True, no_log=True)

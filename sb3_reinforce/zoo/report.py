@@ -1,52 +1,57 @@
-"""The outputs of a comparison: a markdown summary table and learning curves with 95% confidence bands."""
+"""
+The report of a comparison, rendered from its evaluations alone: a markdown table (final return with its bootstrap
+95% confidence interval, IQM, maximum over training, steps and time to the reward threshold, throughput), the final
+return of every seed, and learning curves with bootstrap bands.
+"""
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from rliable import library as rly
 from rliable import metrics
-from scipy import stats
 
-if TYPE_CHECKING:
-    from sb3_reinforce.zoo.compare import Settings
+from sb3_reinforce.zoo.results import Settings
 
 CONFIDENCE = 0.95
-# Bootstrap resamples of the IQM confidence interval
+# Bootstrap resamples of every confidence interval
 BOOTSTRAP_REPS = 2000
 
 
-def mean_and_ci(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap_interval(
+    scores: np.ndarray, aggregate: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
-    :param values: One row per seed
-    :return: The mean over seeds and the half-width of its Student-t 95% confidence interval (NaN with one seed)
+    rliable's percentile bootstrap over seeds: the interval lies within the range of the scores, whatever the number of
+    seeds (a Student-t interval on 2 seeds can be 25 times wider than their spread).
+
+    :param scores: One row per seed, one column per task (or evaluation point)
+    :param aggregate: Maps a ``(seeds, columns)`` matrix to one value per column
+    :return: The aggregate of ``scores`` and the lower and upper bounds of its 95% confidence interval, per column
     """
-    n_seeds = values.shape[0]
-    if n_seeds < 2:
-        return values.mean(axis=0), np.full(values.shape[1:], np.nan)
-    return values.mean(axis=0), stats.sem(values, axis=0) * stats.t.ppf((1 + CONFIDENCE) / 2, n_seeds - 1)
+    with warnings.catch_warnings():
+        # rliable seeds the bootstrap with a RandomState, which its backend (arch) deprecates
+        warnings.simplefilter("ignore", FutureWarning)
+        point, interval = rly.get_interval_estimates(
+            {"scores": scores},
+            aggregate,
+            reps=BOOTSTRAP_REPS,
+            confidence_interval_size=CONFIDENCE,
+            random_state=np.random.RandomState(0),
+        )
+    return point["scores"], interval["scores"][0], interval["scores"][1]
 
 
-def final_rows(evaluations: pd.DataFrame) -> pd.DataFrame:
+def mean_with_ci(scores: np.ndarray) -> tuple[float, float, float]:
     """
-    :param evaluations: Every evaluation of every run, in chronological order within each run
-    :return: The last evaluation of each run, in the order of ``evaluations``
+    :param scores: Final score of each seed
+    :return: Their mean and the bounds of its bootstrap 95% confidence interval
     """
-    return evaluations.groupby(["algo", "seed"], sort=False).tail(1)
-
-
-def steps_to_threshold(evaluations: pd.DataFrame, reward_threshold: float) -> pd.Series:
-    """
-    :param evaluations: Every evaluation of every run
-    :param reward_threshold: The env's reward threshold
-    :return: For each (algo, seed), the first evaluated step count with ``mean_reward >= reward_threshold`` (NaN: never)
-    """
-    reached = evaluations[evaluations["mean_reward"] >= reward_threshold]
-    first = reached.groupby(["algo", "seed"])["timesteps"].min()
-    return first.reindex(pd.MultiIndex.from_frame(evaluations[["algo", "seed"]].drop_duplicates()))
+    mean, low, high = bootstrap_interval(scores[:, np.newaxis], lambda runs: runs.mean(axis=0))
+    return float(mean[0]), float(low[0]), float(high[0])
 
 
 def iqm_with_ci(scores: np.ndarray) -> tuple[float, float, float]:
@@ -54,65 +59,122 @@ def iqm_with_ci(scores: np.ndarray) -> tuple[float, float, float]:
     :param scores: Final score of each seed
     :return: Interquartile mean (rliable) and the bounds of its stratified-bootstrap 95% confidence interval
     """
-    with warnings.catch_warnings():
-        # rliable seeds the bootstrap with a RandomState, which its backend (arch) deprecates
-        warnings.simplefilter("ignore", FutureWarning)
-        point, interval = rly.get_interval_estimates(
-            {"scores": scores[:, np.newaxis]},
-            lambda runs: np.array([metrics.aggregate_iqm(runs)]),
-            reps=BOOTSTRAP_REPS,
-            confidence_interval_size=CONFIDENCE,
-            random_state=np.random.RandomState(0),
-        )
-    return float(point["scores"][0]), float(interval["scores"][0, 0]), float(interval["scores"][1, 0])
+    iqm, low, high = bootstrap_interval(scores[:, np.newaxis], lambda runs: np.array([metrics.aggregate_iqm(runs)]))
+    return float(iqm[0]), float(low[0]), float(high[0])
 
 
-def summary_markdown(evaluations: pd.DataFrame, settings: "Settings", reward_threshold: float | None) -> str:
+def final_rows(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """
+    :param evaluations: Every evaluation of every run, in chronological order within each run
+    :return: The last evaluation of each run, in the order of ``evaluations``
+    """
+    return evaluations.groupby(["algo", "variant", "seed"], sort=False).tail(1)
+
+
+def first_reaching(evaluations: pd.DataFrame, reward_threshold: float) -> pd.DataFrame:
+    """
+    :param evaluations: Every evaluation of every run
+    :param reward_threshold: The env's reward threshold
+    :return: For each run (index algo, variant, seed), the step count and training time of its first evaluation with
+        ``mean_reward >= reward_threshold`` (NaN: never)
+    """
+    keys = ["algo", "variant", "seed"]
+    reached = evaluations[evaluations["mean_reward"] >= reward_threshold]
+    first = reached.groupby(keys)[["timesteps", "time_s"]].first()
+    return first.reindex(pd.MultiIndex.from_frame(evaluations[keys].drop_duplicates())).sort_index()
+
+
+def row_label(algo: str, variant: str) -> str:
+    """
+    :return: How a row of the table names a run group: ``reinforce`` or ``reinforce (baseline=mean)``
+    """
+    return f"{algo} ({variant})" if variant else algo
+
+
+def seed_list(seeds: list[int]) -> str:
+    """
+    :param seeds: Sorted seeds
+    :return: ``"0-4"`` for consecutive seeds, else the seeds separated by commas
+    """
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def summary_markdown(
+    evaluations: pd.DataFrame,
+    settings: Settings,
+    reward_threshold: float | None,
+    held_out_seeds: frozenset[int] = frozenset(),
+    command: str | None = None,
+) -> str:
     """
     :param evaluations: Every evaluation of every run
     :param settings: Env, budget and evaluation protocol of the comparison
     :param reward_threshold: The env's reward threshold (``env.spec.reward_threshold``), if any
-    :return: A markdown table: final reward (mean and 95% CI over seeds), its IQM, the steps needed to reach
-        the reward threshold, training wall time and throughput
+    :param held_out_seeds: Seeds reported in rows of their own (never used to tune the entries)
+    :param command: The command that reproduces the comparison, stated above the table
+    :return: A markdown table, one row per (algorithm, variant, seed group), then the final return of every seed
     """
     finals = final_rows(evaluations)
     # Rewards of order 1 (success rates) need more decimals than returns of order 100
     decimals = 1 if evaluations["mean_reward"].abs().max() >= 10 else 2
-    reached = steps_to_threshold(evaluations, reward_threshold) if reward_threshold is not None else None
-    threshold_title = (
-        f"Steps to {reward_threshold:g} (median, reached)" if reward_threshold is not None else "Steps to threshold"
-    )
-    lines = [
+    reached = first_reaching(evaluations, reward_threshold) if reward_threshold is not None else None
+    threshold_title = f"Steps / time to {reward_threshold:g} (median, reached)" if reward_threshold is not None else ""
+
+    def number(value: float) -> str:
+        return f"{value:.{decimals}f}"
+
+    lines = [f"`{command}`", ""] if command else []
+    lines += [
         f"**{settings.env_id}**: {settings.n_timesteps:,} steps per run, evaluation every {settings.eval_freq:,} steps "
-        f"on {settings.eval_episodes} deterministic episodes; final = last evaluation.",
+        f"on {settings.eval_episodes} deterministic episodes; final = last evaluation; max = the best evaluation of each "
+        f"run (Tianshou's metric), averaged over seeds; 95% confidence intervals by percentile bootstrap over seeds.",
         "",
-        f"| Algorithm | Seeds | Final reward (mean ± 95% CI) | IQM [95% CI] | {threshold_title} | Train time (s) | FPS |",
-        "|---|---|---|---|---|---|---|",
+        "| Algorithm | Seeds | Final (mean [95% CI]) | IQM [95% CI] | Max over training (mean) "
+        + (f"| {threshold_title} " if reached is not None else "")
+        + "| Train time (s) | FPS |",
+        "|---|---|---|---|---|" + ("---|" if reached is not None else "") + "---|---|",
     ]
-    for algo, runs in finals.groupby("algo", sort=False):
+    per_seed = []
+    finals = finals.assign(held_out=finals["seed"].isin(held_out_seeds))
+    for (algo, variant, held_out), runs in finals.groupby(["algo", "variant", "held_out"], sort=False):
         scores = runs["mean_reward"].to_numpy()
-        mean, half_width = mean_and_ci(scores)
-        iqm, iqm_low, iqm_high = iqm_with_ci(scores)
-        if reached is None:
-            threshold_cell = "n/a (no threshold)"
+        seeds = sorted(runs["seed"])
+        label = row_label(algo, variant)
+        if len(scores) > 1:
+            mean, low, high = mean_with_ci(scores)
+            iqm, iqm_low, iqm_high = iqm_with_ci(scores)
+            final_cell = f"{number(mean)} [{number(low)}, {number(high)}]"
+            iqm_cell = f"{number(iqm)} [{number(iqm_low)}, {number(iqm_high)}]"
         else:
-            steps = reached.loc[algo].dropna()
-            median = f"{steps.median():,.0f}" if len(steps) else "never"
-            threshold_cell = f"{median} ({len(steps)}/{len(scores)})"
-        time_s = runs["time_s"].to_numpy()
+            final_cell, iqm_cell = number(scores[0]), "n/a (1 seed)"
+        group = evaluations[(evaluations["algo"] == algo) & (evaluations["variant"] == variant)]
+        maxima = group[group["seed"].isin(seeds)].groupby("seed")["mean_reward"].max()
+        threshold_cell = ""
+        if reached is not None:
+            first = reached.loc[(algo, variant)].loc[seeds].dropna()
+            if len(first):
+                median_steps, median_time = first["timesteps"].median(), first["time_s"].median()
+                threshold_cell = f"| {median_steps:,.0f} / {median_time:,.0f} s ({len(first)}/{len(scores)}) "
+            else:
+                threshold_cell = f"| never (0/{len(scores)}) "
         fps = (runs["timesteps"] / runs["time_s"]).mean()
+        seeds_cell = f"{seed_list(seeds)} (held out)" if held_out else seed_list(seeds)
         lines.append(
-            f"| {algo} | {len(scores)} | {mean:.{decimals}f} ± {half_width:.{decimals}f} "
-            f"| {iqm:.{decimals}f} [{iqm_low:.{decimals}f}, {iqm_high:.{decimals}f}] "
-            f"| {threshold_cell} | {time_s.mean():.0f} ± {time_s.std():.0f} | {fps:,.0f} |"
+            f"| {label} | {seeds_cell} | {final_cell} | {iqm_cell} | {number(maxima.mean())} {threshold_cell}"
+            f"| {runs['time_s'].mean():.0f} | {fps:,.0f} |"
         )
-    return "\n".join(lines) + "\n"
+        scores_by_seed = zip(runs["seed"], scores, strict=True)
+        per_seed.append(f"- {label}: " + ", ".join(f"{seed}: {number(score)}" for seed, score in scores_by_seed))
+    return "\n".join([*lines, "", "Final return of each seed:", "", *per_seed]) + "\n"
 
 
-def plot_learning_curves(evaluations: pd.DataFrame, settings: "Settings", reward_threshold: float | None, path: Path) -> None:
+def plot_learning_curves(evaluations: pd.DataFrame, settings: Settings, reward_threshold: float | None, path: Path) -> None:
     """
-    Plot the mean evaluation reward of each algorithm against env steps, with its 95% confidence band over seeds
-    (each run interpolated on the evaluation grid), and save it as an image.
+    Plot the mean evaluation reward of each algorithm (and variant) against env steps, with the bootstrap 95% band of
+    that mean over seeds (each run interpolated on the evaluation grid; the band stays within the seeds' range), and
+    save it as an image.
 
     :param evaluations: Every evaluation of every run
     :param settings: Env, budget and evaluation protocol of the comparison
@@ -122,11 +184,11 @@ def plot_learning_curves(evaluations: pd.DataFrame, settings: "Settings", reward
     grid = np.arange(0, settings.n_timesteps + 1, settings.eval_freq)
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     axes = figure.subplots()
-    for algo, runs in evaluations.groupby("algo", sort=False):
+    for (algo, variant), runs in evaluations.groupby(["algo", "variant"], sort=False):
         curves = np.array([np.interp(grid, run["timesteps"], run["mean_reward"]) for _, run in runs.groupby("seed")])
-        mean, half_width = mean_and_ci(curves)
-        (line,) = axes.plot(grid, mean, label=f"{algo} ({len(curves)} seeds)")
-        axes.fill_between(grid, mean - half_width, mean + half_width, color=line.get_color(), alpha=0.2)
+        mean, low, high = bootstrap_interval(curves, lambda runs: runs.mean(axis=0))
+        (line,) = axes.plot(grid, mean, label=f"{row_label(algo, variant)} ({len(curves)} seeds)")
+        axes.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
     if reward_threshold is not None:
         axes.axhline(reward_threshold, color="gray", linestyle="--", label="reward threshold")
     axes.set(title=settings.env_id, xlabel="env steps", ylabel=f"mean reward ({settings.eval_episodes} episodes)")

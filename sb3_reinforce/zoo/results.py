@@ -1,0 +1,134 @@
+"""
+The results contract of a comparison, read by the runner (``compare``) and the report alike: the settings that make
+runs comparable, the columns of an evaluation row and the layout of an output folder::
+
+    <output>/settings.json               Settings of every run in the folder
+    <output>/runs/<run name>.csv          the evaluations of one finished run (written atomically)
+    <output>/evaluations.csv              every evaluation of every run, the input of the report
+    <output>/summary.md, learning_curves.png
+"""
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+EVALUATION_COLUMNS = ["algo", "variant", "seed", "timesteps", "mean_reward", "std_reward", "time_s"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """
+    What makes runs comparable: runs made with other settings cannot share an output folder.
+
+    :param env_id: Gymnasium id of the environment
+    :param n_timesteps: Training budget of every run
+    :param eval_freq: Evaluate every ``eval_freq`` env steps (all training envs together)
+    :param eval_episodes: Episodes per evaluation (deterministic actions)
+    """
+
+    env_id: str
+    n_timesteps: int
+    eval_freq: int
+    eval_episodes: int
+
+
+@dataclass(frozen=True)
+class Run:
+    """
+    One training run of a comparison.
+
+    :param algo: rl-zoo3 name of the algorithm
+    :param seed: Seed of the model and of its envs
+    :param overrides: Hyperparameters changed from the zoo entry (a variant row), as ``{name: value}``
+    """
+
+    algo: str
+    seed: int
+    overrides: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def variant(self) -> str:
+        """The label of the overrides, ``""`` for the zoo entry itself (e.g. ``"baseline=mean, n_episodes=16"``)."""
+        return ", ".join(f"{name}={value}" for name, value in self.overrides.items())
+
+    @property
+    def name(self) -> str:
+        """The file name of the run, without suffix (e.g. ``reinforce_seed0``, ``reinforce[baseline=mean]_seed0``)."""
+        variant = re.sub(r"[^A-Za-z0-9_.=,-]", "", self.variant.replace(", ", ","))
+        return f"{self.algo}[{variant}]_seed{self.seed}" if variant else f"{self.algo}_seed{self.seed}"
+
+
+def run_path(output: Path, run: Run) -> Path:
+    """
+    :param output: Output folder of one env's comparison
+    :param run: The run
+    :return: The file holding the evaluations of the finished run
+    """
+    return output / "runs" / f"{run.name}.csv"
+
+
+def write_run(output: Path, run: Run, rows: list[dict[str, float]]) -> Path:
+    """
+    Write the evaluations of a finished run atomically (a reader never sees a partial file).
+
+    :param output: Output folder of one env's comparison
+    :param run: The run
+    :param rows: Its evaluations, each with ``timesteps``, ``mean_reward``, ``std_reward`` and ``time_s``
+    :return: The file written
+    """
+    evaluations = pd.DataFrame(rows).assign(algo=run.algo, variant=run.variant, seed=run.seed)[EVALUATION_COLUMNS]
+    path = run_path(output, run)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    evaluations.to_csv(partial_path, index=False)
+    os.replace(partial_path, path)
+    return path
+
+
+def read_runs(output: Path, runs: list[Run]) -> pd.DataFrame:
+    """
+    :param output: Output folder of one env's comparison
+    :param runs: Finished runs
+    :return: Their evaluations, run after run (the variant of the zoo entry itself is ``""``)
+    """
+    frames = [pd.read_csv(run_path(output, run), keep_default_na=False) for run in runs]
+    return pd.concat(frames, ignore_index=True)[EVALUATION_COLUMNS]
+
+
+def read_evaluations(output: Path) -> pd.DataFrame:
+    """
+    :param output: Output folder of one env's comparison
+    :return: The content of its ``evaluations.csv``
+    """
+    return pd.read_csv(output / "evaluations.csv", keep_default_na=False)
+
+
+def record_settings(output: Path, settings: Settings) -> None:
+    """
+    Record ``settings`` in ``<output>/settings.json``, or check they match the ones recorded there.
+
+    :raises SystemExit: if the output folder holds runs made with other settings
+    """
+    settings_file = output / "settings.json"
+    if settings_file.exists():
+        recorded = read_settings(output)
+        if recorded != settings:
+            raise SystemExit(
+                f"{output} holds runs made with {asdict(recorded)}, not {asdict(settings)}: choose another --output"
+            )
+    else:
+        output.mkdir(parents=True, exist_ok=True)
+        settings_file.write_text(json.dumps(asdict(settings), indent=2))
+
+
+def read_settings(output: Path) -> Settings:
+    """
+    :param output: Output folder of one env's comparison
+    :return: The settings recorded there
+    """
+    return Settings(**json.loads((output / "settings.json").read_text()))
