@@ -1,5 +1,7 @@
 """Exact ``J`` and policy gradient for the policy network of an SB3 model on a known tabular MDP."""
 
+from typing import cast
+
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -66,7 +68,8 @@ def policy_probabilities(model: BaseAlgorithm, mdp: TabularMDP) -> th.Tensor:
     """
     policy = check_model(model, mdp)
     observations, _ = policy.obs_to_tensor(np.arange(mdp.n_states))
-    return policy.get_distribution(observations).distribution.probs
+    # check_model ensures a Discrete action space: SB3's CategoricalDistribution wraps a torch Categorical
+    return cast(th.distributions.Categorical, policy.get_distribution(observations).distribution).probs
 
 
 def exact_policy_gradient(model: BaseAlgorithm, mdp: TabularMDP) -> dict[str, th.Tensor]:

@@ -197,6 +197,7 @@ class EpisodeBuffer(BaseBuffer):
             n_episodes=int(np.count_nonzero(batch_steps == 0)),
         )
 
+    # BaseBuffer's abstract sampling method, typed to return SB3's sample tuples; an episode batch is never sampled
     def _get_samples(self, batch_inds: np.ndarray, env=None) -> None:  # type: ignore[override]
         """Not supported: the batch is read whole, episode by episode, with ``episode_batch()``."""
         raise NotImplementedError("EpisodeBuffer is read whole with episode_batch(), not sampled")
@@ -208,6 +209,7 @@ def _observation_shapes(observation_space: spaces.Space) -> dict[str, tuple[int,
     :return: The shape of one env's observation per stored key (``OBSERVATION_KEY`` for a non-Dict space)
     """
     if isinstance(observation_space, spaces.Dict):
+        # get_obs_shape returns a tuple for every non-Dict space (its union return type includes Dict's dict)
         return {key: get_obs_shape(space) for key, space in observation_space.spaces.items()}  # type: ignore[misc]
     return {OBSERVATION_KEY: get_obs_shape(observation_space)}  # type: ignore[dict-item]
 

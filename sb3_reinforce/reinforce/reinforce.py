@@ -156,6 +156,7 @@ class REINFORCE(OnPolicyAlgorithm):
             gae_lambda=1.0,
             ent_coef=ent_coef,
             vf_coef=vf_coef,
+            # SB3 types it float; None (no clipping) is handled by REINFORCE's own train()
             max_grad_norm=max_grad_norm,  # type: ignore[arg-type]
             use_sde=use_sde,
             sde_sample_freq=sde_sample_freq,
@@ -211,6 +212,7 @@ class REINFORCE(OnPolicyAlgorithm):
             max_steps=self.max_batch_steps,
             device=self.device,
         )
+        # As in SB3's _setup_model: policy_class is an ActorCriticPolicy subclass (policy_aliases), typed BasePolicy
         self.policy = self.policy_class(  # type: ignore[assignment]
             self.observation_space, self.action_space, self.lr_schedule, use_sde=self.use_sde, **self.policy_kwargs
         )
@@ -228,6 +230,7 @@ class REINFORCE(OnPolicyAlgorithm):
         self,
         env: VecEnv,
         callback: BaseCallback,
+        # SB3's learn() passes self.rollout_buffer, an EpisodeBuffer here (see the class attribute)
         rollout_buffer: EpisodeBuffer,  # type: ignore[override]
         n_rollout_steps: int,
     ) -> bool:
@@ -245,10 +248,12 @@ class REINFORCE(OnPolicyAlgorithm):
         :return: True if the batch is complete, False if a callback stopped the collection
         """
         assert self._last_obs is not None, "No previous observation was provided"
+        assert self._last_episode_starts is not None
         self.policy.set_training_mode(False)
 
         # A collection stopped after env.step() but before its step was stored leaves _last_obs one step behind
         if self._collection_stopped or not np.all(self._last_episode_starts):
+            # VecEnvObs includes tuples, which SB3's VecEnvs never return (as in SB3's _setup_learn)
             self._last_obs = env.reset()  # type: ignore[assignment]
             self._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
         self._collection_stopped = True
@@ -267,6 +272,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 self.policy.reset_noise(env.num_envs)
 
             with th.no_grad():
+                # Not None: set by _setup_learn or the reset above (SB3's attribute is Optional)
                 obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
                 actions = self.policy.get_distribution(obs_tensor).get_actions().cpu().numpy()
 
@@ -289,7 +295,7 @@ class REINFORCE(OnPolicyAlgorithm):
                     f"(update {self._n_updates}); the policy was not updated with it."
                 )
             rollout_buffer.add(
-                self._last_obs,
+                self._last_obs,  # type: ignore[arg-type]  # not None, as above
                 actions,
                 rewards,
                 self._last_episode_starts,
@@ -298,7 +304,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 self._truncation_values(dones, infos) if self.bootstrap_truncated else None,
             )
             finished_episodes += dones & in_batch
-            self._last_obs = new_obs  # type: ignore[assignment]
+            self._last_obs = new_obs  # type: ignore[assignment]  # no tuple, as above
             self._last_episode_starts = dones
 
         self._collection_stopped = False
@@ -322,7 +328,7 @@ class REINFORCE(OnPolicyAlgorithm):
             if done and infos[idx].get("TimeLimit.truncated", False) and infos[idx].get("terminal_observation") is not None:
                 terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
                 with th.no_grad():
-                    values[idx] = self.policy.predict_values(terminal_obs)[0].item()  # type: ignore[arg-type]
+                    values[idx] = self.policy.predict_values(terminal_obs)[0].item()
         return values
 
     def _estimator_weights(self, batch: EpisodeBatch, values: th.Tensor) -> th.Tensor:
@@ -380,7 +386,7 @@ class REINFORCE(OnPolicyAlgorithm):
             # Convert discrete action from float to long
             actions = actions.long().flatten()
 
-        values, log_prob, entropy = self.policy.evaluate_actions(batch.observations, actions)  # type: ignore[arg-type]
+        values, log_prob, entropy = self.policy.evaluate_actions(batch.observations, actions)
         values = values.flatten()
         weights = self._estimator_weights(batch, values.detach())
 
@@ -410,7 +416,7 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.target_kl is None:
             self.policy.optimizer.step()
         else:
-            self._step_within_target_kl(batch, actions, log_prob.detach())
+            self._step_within_target_kl(batch, actions, log_prob.detach(), self.target_kl)
         self._fit_value_function(batch)
 
         self._n_updates += 1
@@ -428,7 +434,9 @@ class REINFORCE(OnPolicyAlgorithm):
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 
-    def _step_within_target_kl(self, batch: EpisodeBatch, actions: th.Tensor, log_prob_before: th.Tensor) -> None:
+    def _step_within_target_kl(
+        self, batch: EpisodeBatch, actions: th.Tensor, log_prob_before: th.Tensor, target_kl: float
+    ) -> None:
         """
         The optimizer step, then a backtracking line search on it: halve it until the approximate KL divergence
         between the policies before and after is at most ``target_kl``; undo it after ``MAX_BACKTRACKS`` halvings.
@@ -436,6 +444,7 @@ class REINFORCE(OnPolicyAlgorithm):
         :param batch: The episodes of the batch
         :param actions: Their actions, as ``evaluate_actions`` takes them
         :param log_prob_before: log pi(a_h|s_h) of the policy before the step
+        :param target_kl: The bound on the approximate KL divergence
         """
         parameters_before = parameters_to_vector(self.policy.parameters()).detach()
         self.policy.optimizer.step()
@@ -443,12 +452,12 @@ class REINFORCE(OnPolicyAlgorithm):
         step_fraction = 1.0
         approx_kl = self._approx_kl(batch, actions, log_prob_before)
         for _ in range(MAX_BACKTRACKS):
-            if approx_kl <= self.target_kl:
+            if approx_kl <= target_kl:
                 break
             step_fraction /= 2
             vector_to_parameters(parameters_before + step_fraction * step, self.policy.parameters())
             approx_kl = self._approx_kl(batch, actions, log_prob_before)
-        if not approx_kl <= self.target_kl:  # also undoes a step with a non-finite KL
+        if not approx_kl <= target_kl:  # also undoes a step with a non-finite KL
             step_fraction = 0.0
             vector_to_parameters(parameters_before, self.policy.parameters())
             approx_kl = 0.0
@@ -458,7 +467,7 @@ class REINFORCE(OnPolicyAlgorithm):
     def _approx_kl(self, batch: EpisodeBatch, actions: th.Tensor, log_prob_before: th.Tensor) -> float:
         """SB3 PPO's estimate of KL(pi_before || pi) from the batch's actions: mean of (ratio - 1) - log(ratio)."""
         with th.no_grad():
-            log_prob = self.policy.get_distribution(batch.observations).log_prob(actions)  # type: ignore[arg-type]
+            log_prob = self.policy.get_distribution(batch.observations).log_prob(actions)
             log_ratio = log_prob - log_prob_before
             return th.mean((th.exp(log_ratio) - 1) - log_ratio).item()
 
@@ -493,7 +502,7 @@ class REINFORCE(OnPolicyAlgorithm):
             )
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls: type[SelfREINFORCE],
         path: str | pathlib.Path | io.BufferedIOBase,
         env: GymEnv | None = None,
@@ -519,7 +528,7 @@ class REINFORCE(OnPolicyAlgorithm):
         """
         _check_saved_by_reinforce(path)
         # Unused by REINFORCE; files of release 0.1.0 hold a pickled buffer class that no longer exists
-        unused = {"rollout_buffer_class": None, "rollout_buffer_kwargs": {}}
+        unused: dict[str, Any] = {"rollout_buffer_class": None, "rollout_buffer_kwargs": {}}
         return super().load(
             path,
             env=env,

@@ -112,7 +112,7 @@ def train_and_evaluate(run: Run, settings: Settings, output: Path, device: str, 
     try:
         model.learn(settings.n_timesteps, callback=callback)
     finally:
-        model.get_env().close()
+        hyperparameters["env"].close()
         eval_env.close()
     return write_run(output, run, callback.rows)
 

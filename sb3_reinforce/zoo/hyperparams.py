@@ -53,7 +53,7 @@ def _prepared_manager(
         # Nothing is written there: envs are created with no_log=True
         log_folder=os.devnull,
         env_kwargs=env_kwargs,
-        seed=seed,  # type: ignore[arg-type]
+        seed=seed,  # type: ignore[arg-type]  # rl-zoo3 types it int; None draws a random seed there too
         # Applied over the entry as rl-zoo3's --hyperparams are: schedules and policy_kwargs strings are processed
         hyperparams=overrides,
         verbose=0,
