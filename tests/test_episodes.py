@@ -4,43 +4,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
+from tests.envs import CountingEnv, ImageEnv, RandomLengthEnv
 
 GAMMA = 0.9
-
-
-class CountingEnv(gym.Env):
-    """Reward 1 each step; the observation is the step index; terminates after ``length`` steps (or a time limit cuts it)."""
-
-    def __init__(self, length: int = 4, reward: float = 1.0):
-        super().__init__()
-        self.length, self.reward = length, reward
-        self.observation_space = spaces.Box(0, 1000, shape=(1,))
-        self.action_space = spaces.Discrete(2)
-        self.step_index = 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.step_index = 0
-        return np.array([0.0], dtype=np.float32), {}
-
-    def step(self, action):
-        self.step_index += 1
-        terminated = self.step_index >= self.length
-        return np.array([self.step_index], dtype=np.float32), self.reward, terminated, False, {}
-
-
-class RandomLengthEnv(CountingEnv):
-    """Episodes of random length 1..10, to check that quotas do not favour short episodes."""
-
-    def reset(self, *, seed=None, options=None):
-        observation, info = super().reset(seed=seed)
-        self.length = int(self.np_random.integers(1, 11))
-        return observation, info
 
 
 class BatchRecorder(BaseCallback):
@@ -144,19 +114,6 @@ def test_max_batch_steps_below_one_step_per_env_is_refused():
 
 
 def test_observations_keep_their_dtype():
-    class ImageEnv(CountingEnv):
-        def __init__(self):
-            super().__init__()
-            self.observation_space = spaces.Box(0, 255, shape=(36, 36, 1), dtype=np.uint8)
-
-        def reset(self, *, seed=None, options=None):
-            super().reset(seed=seed)
-            return np.full((36, 36, 1), self.step_index, dtype=np.uint8), {}
-
-        def step(self, action):
-            _, reward, terminated, truncated, info = super().step(action)
-            return np.full((36, 36, 1), self.step_index, dtype=np.uint8), reward, terminated, truncated, info
-
     (batch,) = recorded_batches(make_vec_env(ImageEnv, n_envs=1), n_episodes=1, policy="CnnPolicy")
     assert batch.observations.dtype == th.uint8
     np.testing.assert_array_equal(batch.observations[:, 0, 0, 0].numpy(), [0, 1, 2, 3])
@@ -194,30 +151,3 @@ def test_non_finite_reward_is_refused_and_model_intact(tmp_path):
         model.learn(100)
     for first, second in zip(before, model.policy.parameters(), strict=True):
         assert th.equal(first, second)
-
-
-def test_non_finite_loss_leaves_parameters_unchanged(tmp_path, monkeypatch):
-    model = REINFORCE("MlpPolicy", make_vec_env(CountingEnv, n_envs=1), n_episodes=1, seed=0)
-    model.learn(8)
-    before = {name: param.detach().clone() for name, param in model.policy.named_parameters()}
-    optimizer_state = str(model.policy.optimizer.state_dict())
-    monkeypatch.setattr(model, "_estimator_weights", lambda batch, values: th.full_like(values, np.inf))
-    with pytest.raises(ValueError, match=r"Non-finite loss .* update 3"):
-        model.learn(8, reset_num_timesteps=False)
-    for name, param in model.policy.named_parameters():
-        assert th.equal(before[name], param), name
-    assert str(model.policy.optimizer.state_dict()) == optimizer_state
-
-    monkeypatch.undo()
-    model.save(tmp_path / "model")
-    REINFORCE.load(tmp_path / "model", env=model.get_env()).learn(8)
-
-
-def test_non_finite_value_regression_is_refused(monkeypatch):
-    env = make_vec_env(CountingEnv, n_envs=1)
-    model = REINFORCE("MlpPolicy", env, n_episodes=1, baseline="value", n_critic_updates=2, seed=0)
-    model.learn(8)
-    monkeypatch.setattr(model.policy, "predict_values", lambda obs: th.full((len(obs), 1), np.inf, requires_grad=True))
-    with pytest.raises(ValueError, match=r"Non-finite loss \(inf\) .* update 3 .* this optimizer step was not taken"):
-        model.learn(8, reset_num_timesteps=False)
-    assert all(th.isfinite(param).all() for param in model.policy.parameters())

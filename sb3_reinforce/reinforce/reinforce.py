@@ -1,5 +1,7 @@
+import copy
 import io
 import json
+import math
 import pathlib
 import zipfile
 from typing import Any, ClassVar, TypeVar
@@ -32,6 +34,16 @@ SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, sp
 SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
 # Halvings of a step that exceeds target_kl before it is undone
 MAX_BACKTRACKS = 10
+# Returns above this magnitude are named as the likely cause of a refused update
+OVERFLOW_RETURN = 1e6
+OVERFLOW_HINT = (
+    " The returns are so large that squared gradients overflow float32: scale the rewards (e.g. VecNormalize with "
+    "norm_reward=True) or set normalize_advantage=True."
+)
+
+
+class UpdateRefusedError(Exception):
+    """A step of an update met a non-finite value; ``REINFORCE.train()`` restores the state and raises ValueError."""
 
 
 class REINFORCE(OnPolicyAlgorithm):
@@ -376,11 +388,40 @@ class REINFORCE(OnPolicyAlgorithm):
         """
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
+        # Every step of the update is checked; a refused one restores the state from before the update
+        state_before = copy.deepcopy((self.policy.state_dict(), self.policy.optimizer.state_dict()))
 
         # Update optimizer learning rate
         self._update_learning_rate(self.policy.optimizer)
 
         batch = self.rollout_buffer.episode_batch()
+        try:
+            self._update(batch)
+        except UpdateRefusedError as error:
+            learning_rate = self.policy.optimizer.param_groups[0]["lr"]
+            self.policy.load_state_dict(state_before[0])
+            self.policy.optimizer.load_state_dict(state_before[1])
+            self.policy.optimizer.zero_grad()
+            largest_return = batch.rewards_to_go.abs().max().item() if len(batch.rewards_to_go) else 0.0
+            raise ValueError(
+                f"Update {self._n_updates + 1} at timestep {self.num_timesteps} refused: {error} "
+                f"(learning rate {learning_rate:.3g}, largest |return| {largest_return:.3g}). "
+                "Nothing of this update was applied: parameters and optimizer state are as before it."
+                + (OVERFLOW_HINT if largest_return > OVERFLOW_RETURN else "")
+            ) from None
+
+    def _update(self, batch: EpisodeBatch) -> None:
+        """
+        The update of ``train()`` on one batch: the policy-gradient step, shrunk to ``target_kl``, then the extra
+        epochs of value regression (``n_critic_updates``), then the logs.
+
+        :param batch: The episodes of the batch
+        :raises UpdateRefusedError: if a step meets a non-finite learning rate, loss, gradient, parameter or
+            optimizer state (the caller restores the state from before the update)
+        """
+        learning_rate = self.policy.optimizer.param_groups[0]["lr"]
+        if not (math.isfinite(learning_rate) and learning_rate >= 0):
+            raise UpdateRefusedError(f"the learning rate is {learning_rate}, not a finite value >= 0")
         actions = batch.actions
         if isinstance(self.action_space, spaces.Discrete):
             # Convert discrete action from float to long
@@ -409,7 +450,7 @@ class REINFORCE(OnPolicyAlgorithm):
         # Optimization step
         self.policy.optimizer.zero_grad()
         loss.backward()
-        self._check_finite_gradient(loss)
+        self._check_finite_gradient(loss, "policy-gradient")
 
         if self.max_grad_norm is not None:
             th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
@@ -417,6 +458,7 @@ class REINFORCE(OnPolicyAlgorithm):
             self.policy.optimizer.step()
         else:
             self._step_within_target_kl(batch, actions, log_prob.detach(), self.target_kl)
+        self._check_finite_state("policy-gradient")
         self._fit_value_function(batch)
 
         self._n_updates += 1
@@ -473,10 +515,12 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def _fit_value_function(self, batch: EpisodeBatch) -> None:
         """
-        ``n_critic_updates`` epochs of minibatch regression of V(s_h) on the reward-to-go; only the value
-        head (and a shared features extractor) has a gradient, so the optimizer leaves the actor untouched.
+        ``n_critic_updates`` epochs of minibatch regression of V(s_h) on the reward-to-go. Only the critic's own
+        parameters (``critic_parameters``) are stepped: the policy's outputs stay as the policy-gradient step left
+        them, also with a features extractor shared with the actor (which then is not fitted here).
         """
         n_steps = len(batch.rewards_to_go)
+        critic_parameters = self.critic_parameters()
         for _ in range(self.n_critic_updates):
             for indices in th.randperm(n_steps, device=self.device).split(self.critic_batch_size):
                 observations = (
@@ -488,18 +532,64 @@ class REINFORCE(OnPolicyAlgorithm):
                 value_loss = F.mse_loss(batch.rewards_to_go[indices], values)
                 self.policy.optimizer.zero_grad()
                 value_loss.backward()
-                self._check_finite_gradient(value_loss)
+                self._check_finite_gradient(value_loss, "value-regression")
+                for parameter in self.policy.parameters():
+                    if parameter not in critic_parameters:
+                        # No gradient: the optimizer skips the parameter (a zero gradient would still move it with Adam)
+                        parameter.grad = None
                 self.policy.optimizer.step()
+                self._check_finite_state("value-regression")
 
-    def _check_finite_gradient(self, loss: th.Tensor) -> None:
-        """Refuse a non-finite loss or gradient before an optimizer step, so that this step is not taken."""
-        gradients_finite = all(th.isfinite(param.grad).all() for param in self.policy.parameters() if param.grad is not None)
-        if not (th.isfinite(loss) and gradients_finite):
-            self.policy.optimizer.zero_grad()
-            raise ValueError(
-                f"Non-finite loss ({loss.item()}) or gradient in update {self._n_updates + 1} "
-                f"at timestep {self.num_timesteps}; this optimizer step was not taken."
-            )
+    def critic_parameters(self) -> set[th.nn.Parameter]:
+        """
+        :return: The parameters that only the value function uses: its head, the value branch of the MLP extractor
+            and, when the actor and the critic do not share it, the critic's features extractor
+        """
+        modules = [self.policy.value_net, self.policy.mlp_extractor.value_net]
+        if not self.policy.share_features_extractor:
+            modules.append(self.policy.vf_features_extractor)
+        return {parameter for module in modules for parameter in module.parameters()}
+
+    def _check_finite_gradient(self, loss: th.Tensor, step: str) -> None:
+        """
+        Refuse a non-finite loss or gradient, or one whose norm overflows, before an optimizer step.
+
+        :param loss: The loss of the step
+        :param step: What the step is, for the message
+        :raises UpdateRefusedError: if the step would corrupt the parameters or the optimizer state
+        """
+        gradients = [param.grad for param in self.policy.parameters() if param.grad is not None]
+        if not th.isfinite(loss):
+            raise UpdateRefusedError(f"the {step} loss is {loss.item()}")
+        if not all(th.isfinite(gradient).all() for gradient in gradients):
+            raise UpdateRefusedError(f"the {step} gradient is not finite")
+        # Finite gradients whose squares overflow freeze the parameters: clipping scales them by 0, Adam divides by inf
+        if gradients and not th.isfinite(th.stack([gradient.norm() for gradient in gradients]).norm()):
+            raise UpdateRefusedError(f"the norm of the {step} gradient overflows")
+
+    def _check_finite_state(self, step: str) -> None:
+        """
+        Refuse an optimizer step that left a non-finite parameter or optimizer state.
+
+        :param step: What the step was, for the message
+        :raises UpdateRefusedError: if a parameter or the optimizer state is not finite
+        """
+        if not all(th.isfinite(parameter).all() for parameter in self.policy.parameters()):
+            raise UpdateRefusedError(f"the {step} step made a parameter non-finite")
+        optimizer_state = self.policy.optimizer.state.values()
+        tensors = [value for state in optimizer_state for value in state.values() if isinstance(value, th.Tensor)]
+        if not all(th.isfinite(tensor).all() for tensor in tensors):
+            raise UpdateRefusedError(f"the {step} step made the optimizer state non-finite")
+
+    def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
+        """
+        Progress remaining, from 1 to 0, as SB3 computes it but never below 0: the last batch of complete episodes
+        may end past ``total_timesteps``, and a schedule is only defined on [0, 1].
+
+        :param num_timesteps: Env steps taken so far
+        :param total_timesteps: Env steps of the training
+        """
+        self._current_progress_remaining = max(0.0, 1.0 - float(num_timesteps) / float(total_timesteps))
 
     @classmethod
     def load(

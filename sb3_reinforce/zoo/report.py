@@ -166,7 +166,10 @@ def summary_markdown(
             f"| {runs['time_s'].mean():.0f} | {fps:,.0f} |"
         )
         scores_by_seed = zip(runs["seed"], scores, strict=True)
-        per_seed.append(f"- {label}: " + ", ".join(f"{seed}: {number(score)}" for seed, score in scores_by_seed))
+        per_seed.append(
+            f"- {label}{' (held out)' if held_out else ''}: "
+            + ", ".join(f"{seed}: {number(score)}" for seed, score in scores_by_seed)
+        )
     return "\n".join([*lines, "", "Final return of each seed:", "", *per_seed]) + "\n"
 
 
