@@ -48,7 +48,7 @@ def test_save_load_round_trip_keeps_parameters_and_settings(tmp_path):
 @pytest.mark.parametrize(
     "overrides, match",
     [
-        (dict(gamma=2), "gamma must be in"),
+        (dict(gamma=2), "gamma must be a float in"),
         (dict(estimator="foo"), "Unknown estimator 'foo'"),
         (dict(n_episodes=0), "n_episodes must be an int >= 1"),
     ],

@@ -155,6 +155,8 @@ class REINFORCE(OnPolicyAlgorithm):
     ):
         # Made here (as SB3 would) so that an unsupported space gets a TypeError naming the supported ones
         env = maybe_make_env(env, verbose)
+        if env is None and _init_setup_model:
+            raise TypeError("env must be a gymnasium env, a VecEnv or a registered env id, got None")
         if env is not None:
             _check_spaces(env.observation_space, env.action_space)
         super().__init__(
@@ -205,6 +207,8 @@ class REINFORCE(OnPolicyAlgorithm):
             estimator=self.estimator,
             gamma_weighting=self.gamma_weighting,
             baseline=self.baseline,
+            normalize_advantage=self.normalize_advantage,
+            ent_coef=self.ent_coef,
             vf_coef=self.vf_coef,
             max_grad_norm=self.max_grad_norm,
             target_kl=self.target_kl,
@@ -655,6 +659,8 @@ def _check_hyperparameters(
     estimator: str,
     gamma_weighting: bool,
     baseline: str | None,
+    normalize_advantage: bool,
+    ent_coef: float,
     vf_coef: float,
     max_grad_norm: float | None,
     target_kl: float | None,
@@ -678,18 +684,27 @@ def _check_hyperparameters(
             raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
         if value < minimum:
             raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    _check_real("gamma", gamma, "a float in [0, 1]")
     if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
-    if not isinstance(gamma_weighting, bool):
-        raise TypeError(f"gamma_weighting must be True or False, got {gamma_weighting!r}")
+        raise ValueError(f"gamma must be a float in [0, 1], got {gamma}")
+    for name, flag in (
+        ("gamma_weighting", gamma_weighting),
+        ("normalize_advantage", normalize_advantage),
+        ("bootstrap_truncated", bootstrap_truncated),
+    ):
+        # A YAML "False" or "no" is a string: truthy, it would turn the option on
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
     if not gamma_weighting and estimator != "reward_to_go":
         raise ValueError("gamma_weighting=False only applies to estimator='reward_to_go' (eq. 3 has no gamma^h factor)")
     if baseline == "mean" and n_episodes < 2:
         raise ValueError(
             f"baseline='mean' is a leave-one-out mean over the other episodes: needs n_episodes >= 2, got {n_episodes}"
         )
-    if vf_coef < 0:
-        raise ValueError(f"vf_coef must be >= 0, got {vf_coef}")
+    for name, coefficient in (("ent_coef", ent_coef), ("vf_coef", vf_coef)):
+        _check_real(name, coefficient, "a finite float >= 0")
+        if not (math.isfinite(coefficient) and coefficient >= 0):
+            raise ValueError(f"{name} must be a finite float >= 0, got {coefficient}")
     _check_positive_or_none("max_grad_norm", max_grad_norm, "no clipping")
     _check_positive_or_none("target_kl", target_kl, "no limit")
     if n_critic_updates > 0 and baseline != "value":
@@ -714,6 +729,12 @@ def _check_saved_by_reinforce(path: str | pathlib.Path | io.BufferedIOBase) -> N
         other = "another algorithm, such as A2C"
     missing = ", ".join(sorted(REINFORCE_ATTRIBUTES - saved_attributes))
     raise ValueError(f"{path} was saved by {other}, not by REINFORCE (it lacks {missing}): load it with that algorithm")
+
+
+def _check_real(name: str, value: Any, allowed: str) -> None:
+    """Raise ``TypeError`` unless ``value`` is a real number (not a bool or a string)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be {allowed}, got {value!r}")
 
 
 def _check_positive_or_none(name: str, value: float | None, meaning_of_none: str) -> None:
