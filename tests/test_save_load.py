@@ -1,5 +1,6 @@
 """REINFORCE.load: its own files (this release and 0.1.0) load, files of other algorithms and bad overrides are refused."""
 
+import io
 import warnings
 from pathlib import Path
 
@@ -57,3 +58,11 @@ def test_load_overrides_are_checked(tmp_path, overrides, match):
     REINFORCE("MlpPolicy", "CartPole-v1", seed=0).save(tmp_path / "model")
     with pytest.raises(ValueError, match=match):
         REINFORCE.load(tmp_path / "model", **overrides)
+
+
+def test_load_from_a_file_object(tmp_path):
+    model = REINFORCE("MlpPolicy", "CartPole-v1", n_episodes=3, seed=0)
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+    assert REINFORCE.load(buffer).n_episodes == 3

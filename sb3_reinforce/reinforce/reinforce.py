@@ -715,10 +715,15 @@ def _check_hyperparameters(
 
 def _check_saved_by_reinforce(path: str | pathlib.Path | io.BufferedIOBase) -> None:
     """Raise ``ValueError`` naming the algorithm that saved ``path`` if it is not REINFORCE (any release)."""
-    with open_path(path, "r", verbose=0, suffix="zip") as file, zipfile.ZipFile(file) as archive:
-        saved_attributes = set(json.loads(archive.read("data")))
     if isinstance(path, io.BufferedIOBase):
-        path.seek(0)
+        # A file object is read where it stands and left there for SB3's load
+        position = path.tell()
+        with zipfile.ZipFile(path) as archive:
+            saved_attributes = set(json.loads(archive.read("data")))
+        path.seek(position)
+    else:
+        with open_path(path, "r", verbose=0, suffix="zip") as file, zipfile.ZipFile(file) as archive:
+            saved_attributes = set(json.loads(archive.read("data")))
     if REINFORCE_ATTRIBUTES <= saved_attributes:
         return
     if "clip_range" in saved_attributes:

@@ -7,13 +7,16 @@ stopped when run again with the same output folder.
 """
 
 import argparse
+import io
+import os
 import re
 import shlex
 import shutil
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from multiprocessing import active_children, get_context
 from pathlib import Path
 from typing import Any
 
@@ -28,44 +31,92 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from tqdm.auto import tqdm
 
+from sb3_reinforce.zoo.checkpoints import (
+    Checkpoint,
+    DamagedCheckpointError,
+    load_checkpoint,
+    restore_normalization,
+    save_checkpoint,
+)
 from sb3_reinforce.zoo.hyperparams import get_hyperparameters, get_n_timesteps, make_eval_env
 from sb3_reinforce.zoo.registration import register_reinforce
 from sb3_reinforce.zoo.report import plot_learning_curves, summary_markdown
-from sb3_reinforce.zoo.results import Run, Settings, read_runs, read_settings, record_settings, run_path, write_run
+from sb3_reinforce.zoo.results import (
+    Run,
+    Settings,
+    checkpoint_path,
+    read_runs,
+    read_settings,
+    record_settings,
+    run_file_problem,
+    run_path,
+    write_run,
+)
 
 # Steps per second of one run on one core of the project's 2-core machine, slowest to fastest entry measured (PPO on
 # LunarLander to REINFORCE on CartPole): the range of the cost estimate printed before a comparison starts
 ESTIMATE_FPS = (1_000, 8_000)
 
 
+class RunInterruptedError(Exception):
+    """A run stopped by SIGTERM or SIGINT after writing its checkpoint: the same command continues it."""
+
+
+# Set by SIGTERM or SIGINT in a training process: the run under way checkpoints and stops, no new run starts there
+_stop_requested = False
+
+
+def _request_stop(signum: int, frame: object) -> None:
+    global _stop_requested
+    _stop_requested = True
+
+
 class PeriodicEvaluation(BaseCallback):
     """
-    Evaluate the policy (deterministic actions) at the start of training, every ``eval_freq`` env steps
-    and at the end, recording one row per evaluation. ``time_s`` is the training wall time so far,
-    evaluations excluded.
+    Evaluate the policy (deterministic actions) at the start of training, every ``eval_freq`` env steps and at the end,
+    recording one row per evaluation, and checkpoint the run after each evaluation. ``time_s`` is the training wall
+    time so far, evaluations excluded. Stops training (without a last evaluation) once a stop is requested.
 
     :param eval_env: The evaluation env (its ``VecNormalize`` statistics, if any, are synced before each evaluation)
     :param eval_freq: Evaluate every ``eval_freq`` env steps
     :param n_eval_episodes: Episodes per evaluation
+    :param checkpoint_path: Where the run's checkpoint is written
+    :param rows: The evaluations of a resumed run so far (none for a new run)
+    :param train_time: The training time of a resumed run so far
     """
 
-    def __init__(self, eval_env: VecEnv, eval_freq: int, n_eval_episodes: int) -> None:
+    def __init__(
+        self,
+        eval_env: VecEnv,
+        eval_freq: int,
+        n_eval_episodes: int,
+        checkpoint_path: Path,
+        rows: list[dict[str, float]] | None = None,
+        train_time: float = 0.0,
+    ) -> None:
         super().__init__()
         self.eval_env = eval_env
         self.eval_freq = eval_freq
         self.n_eval_episodes = n_eval_episodes
-        self.rows: list[dict[str, float]] = []
+        self.checkpoint_path = checkpoint_path
+        self.rows: list[dict[str, float]] = list(rows or [])
+        self._train_time_before = train_time
         self._next_eval = 0
+        self._budget = 0
         self._start = 0.0
         self._eval_time = 0.0
 
+    def train_time(self) -> float:
+        """:return: The training wall time of the run so far, evaluations excluded (seconds)"""
+        return self._train_time_before + time.perf_counter() - self._start - self._eval_time
+
     def _evaluate(self) -> None:
         eval_start = time.perf_counter()
+        time_s = self.train_time()
         sync_envs_normalization(self.training_env, self.eval_env)
         rewards, _ = evaluate_policy(
             self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes, deterministic=True, return_episode_rewards=True
         )
-        time_s = eval_start - self._start - self._eval_time
         self._eval_time += time.perf_counter() - eval_start
         self.rows.append(
             dict(
@@ -76,24 +127,34 @@ class PeriodicEvaluation(BaseCallback):
             )
         )
         self._next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+        save_checkpoint(self.checkpoint_path, self.model, self.training_env, self.rows, time_s)
 
     def _on_training_start(self) -> None:
         self._start = time.perf_counter()
-        self._evaluate()
+        self._budget = self.locals["total_timesteps"]
+        if self.rows:
+            self._next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+        else:
+            self._evaluate()
 
     def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next_eval:
+        if _stop_requested:
+            return False
+        # The budget is evaluated once, at the end of training: a result file whose last row is before the budget
+        # has lost rows
+        if self._next_eval <= self.num_timesteps < self._budget:
             self._evaluate()
         return True
 
     def _on_training_end(self) -> None:
-        if self.rows[-1]["timesteps"] < self.num_timesteps:
+        if not _stop_requested and self.rows[-1]["timesteps"] < self.num_timesteps:
             self._evaluate()
 
 
 def train_and_evaluate(run: Run, settings: Settings, output: Path, device: str, num_threads: int) -> Path:
     """
-    Train ``run.algo`` with its zoo hyperparameters (and the run's overrides), write its evaluations atomically.
+    Train ``run.algo`` with its zoo hyperparameters (and the run's overrides) to the budget, from its checkpoint if it
+    has one, and write its evaluations atomically. SIGTERM or SIGINT stops it at the next env step with a checkpoint.
 
     :param run: Algorithm, seed and overrides
     :param settings: Env, budget and evaluation protocol
@@ -101,28 +162,88 @@ def train_and_evaluate(run: Run, settings: Settings, output: Path, device: str, 
     :param device: PyTorch device
     :param num_threads: Number of PyTorch threads
     :return: The file written (see ``run_path``)
+    :raises RunInterruptedError: if a stop was requested (the checkpoint is written)
     """
+    if _stop_requested:
+        raise RunInterruptedError(f"{run.name} not started: stop requested")
+    handlers = {signum: signal.signal(signum, _request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _train_and_evaluate(run, settings, output, device, num_threads)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _train_and_evaluate(run: Run, settings: Settings, output: Path, device: str, num_threads: int) -> Path:
     th.set_num_threads(num_threads)
     register_reinforce()
     hyperparameters = get_hyperparameters(run.algo, settings.env_id, seed=run.seed, overrides=run.overrides)
-    model = ALGOS[run.algo](**hyperparameters, device=device)
+    env = hyperparameters["env"]
+    checkpoint = read_checkpoint(checkpoint_path(output, run))
+    if checkpoint is None:
+        model = ALGOS[run.algo](**hyperparameters, device=device)
+        rows, train_time = [], 0.0
+    else:
+        restore_normalization(checkpoint, env)
+        model = ALGOS[run.algo].load(io.BytesIO(checkpoint.model), env=env, device=device)
+        rows, train_time = checkpoint.rows, checkpoint.train_time
     # One evaluation env per episode, stepped together
     eval_env = make_eval_env(run.algo, settings.env_id, n_envs=settings.eval_episodes, seed=run.seed, overrides=run.overrides)
-    callback = PeriodicEvaluation(eval_env, settings.eval_freq, settings.eval_episodes)
+    callback = PeriodicEvaluation(
+        eval_env, settings.eval_freq, settings.eval_episodes, checkpoint_path(output, run), rows, train_time
+    )
     try:
-        model.learn(settings.n_timesteps, callback=callback)
+        model.learn(settings.n_timesteps - model.num_timesteps, callback=callback, reset_num_timesteps=False)
+        if _stop_requested:
+            save_checkpoint(checkpoint_path(output, run), model, env, callback.rows, callback.train_time())
+            raise RunInterruptedError(f"{run.name} stopped at {model.num_timesteps:,} steps, checkpoint written")
     finally:
-        hyperparameters["env"].close()
+        env.close()
         eval_env.close()
-    return write_run(output, run, callback.rows)
+    path = write_run(output, run, callback.rows)
+    checkpoint_path(output, run).unlink()
+    return path
+
+
+def read_checkpoint(path: Path) -> Checkpoint | None:
+    """
+    :param path: A run's checkpoint file
+    :return: The checkpoint, or ``None`` if there is none or it is damaged (then it is removed and said)
+    """
+    if not path.exists():
+        return None
+    try:
+        return load_checkpoint(path)
+    except DamagedCheckpointError as error:
+        print(f"{error}: the run starts again", file=sys.stderr)
+        path.unlink()
+        return None
+
+
+def drop_damaged_runs(output: Path, runs: list[Run], settings: Settings) -> None:
+    """
+    Check the result file of every finished run; remove (and name) the damaged ones, so that their runs are redone.
+
+    :param output: Output folder of the env's comparison
+    :param runs: Every run of the comparison
+    :param settings: Their settings
+    """
+    for run in runs:
+        path = run_path(output, run)
+        if path.exists() and (problem := run_file_problem(path, run, settings)) is not None:
+            print(f"{path} is damaged ({problem}): its run is redone", file=sys.stderr)
+            path.unlink()
 
 
 def run_pending(runs: list[Run], settings: Settings, output: Path, jobs: int, device: str, num_threads: int) -> None:
     """
     Train the runs that have no result file yet, ``jobs`` at a time, with a progress bar over all runs.
+    SIGTERM or SIGINT stops every run under way with a checkpoint and starts no other.
 
     :param runs: Every run of the env's comparison
+    :raises RunInterruptedError: if the runs were stopped
     """
+    drop_damaged_runs(output, runs, settings)
     pending = [run for run in runs if not run_path(output, run).exists()]
     with tqdm(total=len(runs), initial=len(runs) - len(pending), desc=settings.env_id, unit="run") as progress:
         if jobs == 1:
@@ -133,14 +254,22 @@ def run_pending(runs: list[Run], settings: Settings, output: Path, jobs: int, de
             return
         # spawn: no fork of a parent that already holds torch threads
         pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"))
+        # SIGTERM reaches this process alone: turn it into the KeyboardInterrupt of a Ctrl-C
+        handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             futures = [pool.submit(train_and_evaluate, run, settings, output, device, num_threads) for run in pending]
             for future in as_completed(futures):
                 future.result()
                 progress.update()
+        except KeyboardInterrupt:
+            # The workers checkpoint their runs and refuse queued ones
+            for worker in active_children():
+                if worker.pid is not None:
+                    os.kill(worker.pid, signal.SIGTERM)
+            raise RunInterruptedError("stopped by a signal: every run under way wrote its checkpoint") from None
         finally:
-            # On an interruption or a failed run, start no new run (the runs under way finish or die with the signal)
-            pool.shutdown(cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
+            signal.signal(signal.SIGTERM, handler)
 
 
 def write_report(output: Path, runs: list[Run], held_out_seeds: frozenset[int], command: str | None) -> pd.DataFrame:
@@ -325,21 +454,24 @@ def main(argv: list[str] | None = None) -> None:
     command = f"python -m sb3_reinforce.compare {shlex.join(argv)}"
     for env_id in args.env:
         output = args.output / env_id
-        compare(
-            env_id,
-            args.algos,
-            args.seeds,
-            output,
-            n_timesteps=n_timesteps[env_id],
-            eval_freq=args.eval_freq,
-            eval_episodes=args.eval_episodes,
-            variants=[dict(overrides) for overrides in args.set or []],
-            held_out_seeds=args.held_out_seeds,
-            jobs=args.jobs,
-            device=args.device,
-            num_threads=args.num_threads,
-            command=command,
-        )
+        try:
+            compare(
+                env_id,
+                args.algos,
+                args.seeds,
+                output,
+                n_timesteps=n_timesteps[env_id],
+                eval_freq=args.eval_freq,
+                eval_episodes=args.eval_episodes,
+                variants=[dict(overrides) for overrides in args.set or []],
+                held_out_seeds=args.held_out_seeds,
+                jobs=args.jobs,
+                device=args.device,
+                num_threads=args.num_threads,
+                command=command,
+            )
+        except RunInterruptedError as error:
+            raise SystemExit(f"{error}. Run the same command again to continue.") from None
         print((output / "summary.md").read_text())
         if args.results is not None:
             args.results.mkdir(parents=True, exist_ok=True)

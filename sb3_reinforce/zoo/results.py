@@ -4,6 +4,7 @@ runs comparable, the columns of an evaluation row and the layout of an output fo
 
     <output>/settings.json               Settings of every run in the folder
     <output>/runs/<run name>.csv          the evaluations of one finished run (written atomically)
+    <output>/checkpoints/<run name>.pkl   the state of an unfinished run (see ``sb3_reinforce.zoo.checkpoints``)
     <output>/evaluations.csv              every evaluation of every run, the input of the report
     <output>/summary.md, learning_curves.png
 """
@@ -72,6 +73,45 @@ def run_path(output: Path, run: Run) -> Path:
     return output / "runs" / f"{run.name}.csv"
 
 
+def checkpoint_path(output: Path, run: Run) -> Path:
+    """
+    :param output: Output folder of one env's comparison
+    :param run: The run
+    :return: The file holding the checkpoint of the unfinished run
+    """
+    return output / "checkpoints" / f"{run.name}.pkl"
+
+
+def run_file_problem(path: Path, run: Run, settings: Settings) -> str | None:
+    """
+    :param path: The result file of a finished run
+    :param run: The run
+    :param settings: The settings of the comparison
+    :return: What is wrong with the file (unreadable, empty, truncated before the budget, rows out of order or of
+        another run), or ``None`` if nothing is
+    """
+    try:
+        evaluations = pd.read_csv(path, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        return f"unreadable: {error}"
+    if list(evaluations.columns) != EVALUATION_COLUMNS:
+        return f"columns {list(evaluations.columns)}, expected {EVALUATION_COLUMNS}"
+    if evaluations.empty:
+        return "no evaluation"
+    timesteps = pd.to_numeric(evaluations["timesteps"], errors="coerce")
+    if timesteps.isna().any() or pd.to_numeric(evaluations["mean_reward"], errors="coerce").isna().any():
+        return "non-numeric values"
+    if timesteps.iloc[0] != 0 or not timesteps.is_monotonic_increasing or timesteps.duplicated().any():
+        return "evaluations not in increasing step order from 0"
+    if timesteps.iloc[-1] < settings.n_timesteps:
+        return f"last evaluation at {timesteps.iloc[-1]:,} steps, before the budget of {settings.n_timesteps:,}"
+    if set(zip(evaluations["algo"], evaluations["variant"], evaluations["seed"], strict=True)) != {
+        (run.algo, run.variant, run.seed)
+    }:
+        return "rows of another run"
+    return None
+
+
 def write_run(output: Path, run: Run, rows: list[dict[str, float]]) -> Path:
     """
     Write the evaluations of a finished run atomically (a reader never sees a partial file).
@@ -131,4 +171,11 @@ def read_settings(output: Path) -> Settings:
     :param output: Output folder of one env's comparison
     :return: The settings recorded there
     """
-    return Settings(**json.loads((output / "settings.json").read_text()))
+    settings_file = output / "settings.json"
+    try:
+        return Settings(**json.loads(settings_file.read_text()))
+    except (json.JSONDecodeError, TypeError) as error:
+        raise SystemExit(
+            f"{settings_file} is damaged ({type(error).__name__}: {error}): delete it to keep the runs of this folder "
+            "(they are checked against the new settings on the next run), or choose another --output"
+        ) from None
