@@ -1,3 +1,5 @@
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ from gymnasium import spaces
 
 from sb3_reinforce.exact import (
     TabularMDP,
+    TabularMDPEnv,
     differentiable_objective,
     enumerate_trajectories,
     softmax_policy,
@@ -211,3 +214,25 @@ def test_from_env_validation() -> None:
         TabularMDP.from_env(gym.make("CartPole-v1"), gamma=0.9)
     with pytest.raises(ValueError, match="n_resets"):
         TabularMDP.from_env(NoInitialDistributionEnv(), gamma=0.9, n_resets=0)
+
+
+def test_env_samples_float32_tables() -> None:
+    # Rows that sum to 1 in float32 are off by about 1e-8 in float64: within the MDP's tolerance, not numpy's
+    mdp = TabularMDP.random(n_states=7, n_actions=3, gamma=0.9, termination_probability=0.0, seed=0)
+    transitions32 = mdp.transitions.astype(np.float32)
+    mdp32 = TabularMDP(transitions32, mdp.rewards, 0.9, mdp.initial_distribution.astype(np.float32))
+    env = TabularMDPEnv(mdp32)
+    env.reset(seed=0)
+    for _ in range(200):
+        _, _, terminated, _, _ = env.step(int(env.np_random.integers(3)))
+        assert not terminated
+
+
+def test_gamma_too_close_to_one_warns() -> None:
+    mdp = TabularMDP.random(n_states=3, n_actions=2, gamma=1 - 1e-16, termination_probability=0.0, seed=0)
+    with pytest.warns(RuntimeWarning, match="condition number"):
+        mdp.evaluate(np.full((3, 2), 0.5))
+    close_enough = TabularMDP.random(n_states=3, n_actions=2, gamma=0.999, termination_probability=0.0, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        close_enough.evaluate(np.full((3, 2), 0.5))

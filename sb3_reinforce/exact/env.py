@@ -1,6 +1,7 @@
 """A known tabular MDP as a gymnasium environment, so that learners can sample what the planner solves."""
 
 import gymnasium as gym
+import numpy as np
 
 from sb3_reinforce.exact.mdp import TabularMDP
 
@@ -23,13 +24,21 @@ class TabularMDPEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
         super().reset(seed=seed)
-        self.state = int(self.np_random.choice(self.mdp.n_states, p=self.mdp.initial_distribution))
+        self.state = self._sample(self.mdp.initial_distribution)
         return self.state, {}
 
     def step(self, action: int) -> tuple[int, float, bool, bool, dict]:
         reward = float(self.mdp.rewards[self.state, action])
         probabilities = self.mdp.transitions[self.state, action]
-        outcome = int(self.np_random.choice(self.mdp.n_states + 1, p=[*probabilities, max(0.0, 1 - probabilities.sum())]))
+        outcome = self._sample(np.append(probabilities, max(0.0, 1.0 - probabilities.sum())))
         terminated = outcome == self.mdp.n_states
         self.state = self.state if terminated else outcome
         return self.state, reward, terminated, False, {}
+
+    def _sample(self, probabilities: np.ndarray) -> int:
+        """
+        :param probabilities: A distribution, summing to 1 within the MDP's ``PROBABILITY_TOLERANCE`` (numpy's own
+            check is stricter: tables made in float32 would fail it)
+        :return: An index drawn from it
+        """
+        return int(self.np_random.choice(len(probabilities), p=probabilities / probabilities.sum()))

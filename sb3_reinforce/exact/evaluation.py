@@ -1,11 +1,15 @@
 """Exact evaluation of a stationary policy in a known tabular MDP: J, V, Q, the advantage and the occupancy measure."""
 
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from sb3_reinforce.exact.bellman import KnownModel, action_values, backward_induction
+
+# Condition number of I - gamma * P_pi above which the linear solves lose more than about 1e-6 of relative precision
+ILL_CONDITIONED = 1e-6 / np.finfo(float).eps
 
 
 class Stages(NamedTuple):
@@ -93,6 +97,14 @@ def policy_evaluation(mdp: KnownModel, pi: np.ndarray) -> PolicyEvaluation:
 def _evaluate_infinite_horizon(mdp: KnownModel, pi: np.ndarray) -> PolicyEvaluation:
     # V = r_pi + gamma P_pi V  and  mu = d_0 + gamma P_pi^T mu, mu(s) = sum_h gamma^h Pr(s_h = s)
     system = np.eye(mdp.n_states) - mdp.gamma * policy_transitions(mdp, pi)
+    condition = np.linalg.cond(system)
+    if condition > ILL_CONDITIONED:
+        warnings.warn(
+            f"gamma={mdp.gamma!r} is so close to 1 for this policy that I - gamma * P_pi has condition number "
+            f"{condition:.3g}: J, V and d may be off by up to about {condition * np.finfo(float).eps:.1g} in relative "
+            "terms. Use a smaller gamma or a finite horizon.",
+            RuntimeWarning,
+        )
     values = np.linalg.solve(system, (pi * mdp.rewards).sum(axis=1))
     q_values = action_values(mdp, values)
     state_occupancy = np.linalg.solve(system.T, mdp.initial_distribution)
