@@ -20,9 +20,11 @@ import numpy as np
 import torch as th
 from rl_zoo3.utils import ALGOS
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_reinforce.reinforce.buffers import EpisodeBuffer
 from sb3_reinforce.zoo import get_hyperparameters, register_reinforce
 
 ALGORITHMS = ("REINFORCE", "A2C", "PPO", "SB3 collect-only", "random actions")
@@ -71,6 +73,19 @@ def peak_rss_mb(name: str, env_id: str, n_envs: int, steps: int) -> float:
     return float(output.strip().splitlines()[-1])
 
 
+def bytes_per_transition(model: BaseAlgorithm) -> tuple[float, float]:
+    """
+    :return: The bytes one transition takes in REINFORCE's episode buffer and in SB3's rollout buffer (A2C/PPO's) for
+        the model's spaces
+    """
+    episode_buffer = EpisodeBuffer(
+        model.observation_space, model.action_space, n_envs=1, gamma=0.99, max_steps=1, max_bytes=2**30
+    )
+    rollout_buffer = RolloutBuffer(1, model.observation_space, model.action_space, n_envs=1)
+    sb3_arrays = [value for value in vars(rollout_buffer).values() if isinstance(value, np.ndarray)]
+    return float(episode_buffer.row_bytes), float(sum(array.nbytes for array in sb3_arrays))
+
+
 def table(rows: list[list[str]]) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     lines = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |" for row in rows]
@@ -114,6 +129,10 @@ def main() -> None:
         memory = [["algorithm", f"peak RSS (MB), {args.memory_steps:,} steps"]]
         memory += [[name, f"{peak_rss_mb(name, args.env, args.n_envs, args.memory_steps):,.0f}"] for name in args.algos]
         print(table(memory))
+        episode_bytes, rollout_bytes = bytes_per_transition(make_model("REINFORCE", args.env, 1))
+        print(
+            f"bytes per transition: REINFORCE's episode buffer {episode_bytes:,.0f}, SB3's rollout buffer {rollout_bytes:,.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -38,14 +38,14 @@ class RandomLengthEnv(CountingEnv):
 class ImageEnv(CountingEnv):
     """CountingEnv whose observation is a 36x36 uint8 image filled with the step index."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, length: int = 4):
+        super().__init__(length)
         self.observation_space = spaces.Box(0, 255, shape=(36, 36, 1), dtype=np.uint8)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        return np.full((36, 36, 1), self.step_index, dtype=np.uint8), {}
+        return np.full((36, 36, 1), self.step_index % 256, dtype=np.uint8), {}
 
     def step(self, action):
         _, reward, terminated, truncated, info = super().step(action)
-        return np.full((36, 36, 1), self.step_index, dtype=np.uint8), reward, terminated, truncated, info
+        return np.full((36, 36, 1), self.step_index % 256, dtype=np.uint8), reward, terminated, truncated, info

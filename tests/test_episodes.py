@@ -1,5 +1,9 @@
 """Complete-episode batches: quotas, Monte Carlo returns against hand-computed sums, time limits, bounds and faults."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -104,13 +108,66 @@ def test_max_batch_steps_is_honoured_below_the_initial_buffer_size(max_batch_ste
     # CartPole's first episodes take about 20 steps: a batch of 8 needs more than 100 transitions
     model = REINFORCE("MlpPolicy", "CartPole-v1", n_episodes=8, max_batch_steps=max_batch_steps, seed=0)
     assert model.rollout_buffer.buffer_size * model.n_envs <= max_batch_steps
-    with pytest.raises(ValueError, match=f"max_batch_steps={max_batch_steps} "):
+    with pytest.raises(ValueError, match=f"max_batch_steps={max_batch_steps},"):
         model.learn(500)
 
 
 def test_max_batch_steps_below_one_step_per_env_is_refused():
-    with pytest.raises(ValueError, match="max_batch_steps=3 cannot hold one step of each of the 4 envs"):
+    with pytest.raises(
+        ValueError, match=r"max_batch_steps=3 and max_batch_bytes=\d+ must hold one step of each of the 4 envs"
+    ):
         REINFORCE("MlpPolicy", make_vec_env(CountingEnv, n_envs=4), max_batch_steps=3)
+
+
+def test_max_batch_bytes_is_honoured():
+    model = REINFORCE("CnnPolicy", make_vec_env(lambda: ImageEnv(length=10**9), n_envs=2), max_batch_bytes=10**6, seed=0)
+    # 36x36 uint8 images: 1,296 bytes per observation, 2,622 per vectorised step of 2 envs with the other arrays
+    assert model.rollout_buffer.row_bytes * model.rollout_buffer.buffer_size <= 10**6
+    with pytest.raises(ValueError, match=r"longest episode has 381 steps so far.*max_batch_bytes=1,000,000"):
+        model.learn(10_000)
+
+
+@pytest.mark.slow
+def test_endless_image_episode_stays_within_the_byte_bound(tmp_path):
+    # 84x84x4 uint8 images (28 KiB a step) in an episode that never ends: the default max_batch_steps alone would let
+    # the buffer grow to about 28 GB. The child process is capped at 8 GiB of address space so that a failure cannot
+    # take the machine down.
+    script = f"""
+import resource
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
+from sb3_reinforce import REINFORCE
+from tests.envs import CountingEnv
+
+class EndlessImages(CountingEnv):
+    def __init__(self):
+        super().__init__(length=10**9)
+        self.observation_space = spaces.Box(0, 255, shape=(84, 84, 4), dtype=np.uint8)
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros((84, 84, 4), dtype=np.uint8), {{}}
+    def step(self, action):
+        _, reward, terminated, truncated, info = super().step(action)
+        return np.zeros((84, 84, 4), dtype=np.uint8), reward, terminated, truncated, info
+
+resource.setrlimit(resource.RLIMIT_AS, (8 * 2**30, 8 * 2**30))
+model = REINFORCE("MlpPolicy", make_vec_env(EndlessImages, n_envs=1), max_batch_bytes={2**26}, seed=0)
+baseline = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) * 1024
+try:
+    model.learn(10**6)
+except ValueError as error:
+    print(error)
+print("growth", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[1]
+    )
+    assert result.returncode == 0, result.stderr
+    assert "max_batch_bytes=67,108,864" in result.stdout
+    growth = int(result.stdout.split("growth")[1])
+    # The arrays (up to 1.5 x the bound while growing) and the policy's working memory
+    assert growth < 1.5 * 2**26 + 2**26, growth
 
 
 def test_observations_keep_their_dtype():

@@ -42,8 +42,9 @@ class EpisodeBuffer(BaseBuffer):
 
     - each env has a quota of episodes; the steps an env takes after filling its quota are flagged as outside the
       batch (``in_batch``) and never used: an env cannot idle inside a ``VecEnv``,
-    - the buffer starts small and doubles when full, up to ``max_steps`` transitions (rows x n_envs), so memory
-      follows the episodes actually held; a batch that needs more raises ``ValueError``,
+    - the buffer starts small and doubles when full, up to ``max_steps`` transitions (rows x n_envs) and ``max_bytes``
+      bytes of arrays, so memory follows the episodes actually held; a batch that needs more raises ``ValueError``
+      (growing copies the arrays: for a moment the old rows are held beside the new ones, up to 1.5 x ``max_bytes``),
     - observations keep their space's dtype (uint8 images stay uint8),
     - returns are Monte Carlo, computed by ``episode_batch()``: no value bootstrap where an episode ends, except the
       ``bootstrap_values`` the algorithm passes for time-limit truncations.
@@ -53,6 +54,7 @@ class EpisodeBuffer(BaseBuffer):
     :param n_envs: Number of parallel environments
     :param gamma: Discount factor
     :param max_steps: Upper bound on the transitions (rows x n_envs) one batch may hold, at least ``n_envs``
+    :param max_bytes: Upper bound on the bytes of the buffer's arrays, at least one vectorised step
     :param device: PyTorch device of the batches
     """
 
@@ -73,14 +75,23 @@ class EpisodeBuffer(BaseBuffer):
         n_envs: int,
         gamma: float,
         max_steps: int,
+        max_bytes: int,
         device: th.device | str = "auto",
     ) -> None:
-        if max_steps < n_envs:
-            raise ValueError(f"max_batch_steps={max_steps} cannot hold one step of each of the {n_envs} envs")
-        super().__init__(min(INITIAL_ROWS, max_steps // n_envs), observation_space, action_space, device, n_envs=n_envs)
+        super().__init__(1, observation_space, action_space, device, n_envs=n_envs)
         self.gamma = gamma
         self.max_steps = max_steps
+        self.max_bytes = max_bytes
         self.observation_shapes = _observation_shapes(observation_space)
+        self.reset()
+        self.row_bytes = sum(array.nbytes for array in (*self.observations.values(), *self.steps.values()))
+        self.max_rows = min(max_steps // n_envs, max_bytes // self.row_bytes)
+        if self.max_rows < 1:
+            raise ValueError(
+                f"max_batch_steps={max_steps} and max_batch_bytes={max_bytes} must hold one step of each of the "
+                f"{n_envs} envs ({self.row_bytes} bytes)"
+            )
+        self.buffer_size = min(INITIAL_ROWS, self.max_rows)
         self.reset()
 
     def reset(self) -> None:
@@ -132,13 +143,15 @@ class EpisodeBuffer(BaseBuffer):
         self.pos += 1
 
     def _grow(self) -> None:
-        """Double the rows of every per-step array, within ``max_steps`` transitions."""
-        new_size = min(2 * self.buffer_size, self.max_steps // self.n_envs)
+        """Double the rows of every per-step array, within ``max_steps`` transitions and ``max_bytes`` bytes."""
+        new_size = min(2 * self.buffer_size, self.max_rows)
         if new_size <= self.buffer_size:
             raise ValueError(
-                f"A batch of episodes needs more than max_batch_steps={self.max_steps} transitions "
-                f"({self.buffer_size} steps x {self.n_envs} envs). Increase max_batch_steps, lower n_episodes, "
-                "or bound the episode length (e.g. a gymnasium TimeLimit)."
+                f"A batch of episodes needs more than {self.buffer_size} steps x {self.n_envs} envs = "
+                f"{self.buffer_size * self.n_envs} transitions, {self.buffer_size * self.row_bytes:,} bytes "
+                f"({self.row_bytes:,} per vectorised step); its longest episode has {self._longest_episode()} steps "
+                f"so far. Bounds: max_batch_steps={self.max_steps}, max_batch_bytes={self.max_bytes:,}. Raise them, "
+                "lower n_episodes, or bound the episode length (e.g. a gymnasium TimeLimit)."
             )
 
         def grown(array: np.ndarray) -> np.ndarray:
@@ -148,6 +161,15 @@ class EpisodeBuffer(BaseBuffer):
         self.observations = {key: grown(array) for key, array in self.observations.items()}
         self.steps = {name: grown(array) for name, array in self.steps.items()}
         self.buffer_size = new_size
+
+    def _longest_episode(self) -> int:
+        """:return: The most steps one episode has in the buffer (the episode may go on)"""
+        starts = self.steps["episode_starts"][: self.pos]
+        longest = 0
+        for env_starts in starts.T:
+            bounds = np.flatnonzero(np.r_[env_starts, True])
+            longest = max(longest, int(np.diff(bounds).max(initial=0)), int(bounds[0]))
+        return longest
 
     def _monte_carlo_returns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """

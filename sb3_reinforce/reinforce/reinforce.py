@@ -32,6 +32,7 @@ ESTIMATORS = ("episode_return", "reward_to_go")
 BASELINES = (None, "mean", "value")
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
+DEFAULT_MAX_BATCH_BYTES = 2 * 2**30
 # Halvings of a step that exceeds target_kl before it is undone
 MAX_BACKTRACKS = 10
 # Returns above this magnitude are named as the likely cause of a refused update
@@ -99,6 +100,10 @@ class REINFORCE(OnPolicyAlgorithm):
         trajectory at the time limit (the lecture's finite horizon)
     :param max_batch_steps: Upper bound on the transitions held for one batch (vectorised steps x n_envs);
         collection raises ``ValueError`` when a batch would need more. Memory grows with the episodes held.
+    :param max_batch_bytes: Upper bound on the bytes of the episode buffer's arrays (observations in their space's
+        dtype, actions, rewards, flags); collection raises ``ValueError`` when a batch would need more. The default,
+        2 GiB, holds about 75,000 transitions of 84x84x4 uint8 images; growing the buffer copies it, so its peak is up
+        to 1.5 times the bound, and the update also makes float32 tensors of the batch's observations.
     :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
         instead of action noise exploration (default: False)
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
@@ -143,6 +148,7 @@ class REINFORCE(OnPolicyAlgorithm):
         critic_batch_size: int = 1024,
         bootstrap_truncated: bool = False,
         max_batch_steps: int = 1_000_000,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         stats_window_size: int = 100,
@@ -193,6 +199,7 @@ class REINFORCE(OnPolicyAlgorithm):
         self.critic_batch_size = critic_batch_size
         self.bootstrap_truncated = bootstrap_truncated
         self.max_batch_steps = max_batch_steps
+        self.max_batch_bytes = max_batch_bytes
         # Whether the last collection ended before its batch was complete
         self._collection_stopped = False
 
@@ -216,6 +223,7 @@ class REINFORCE(OnPolicyAlgorithm):
             critic_batch_size=self.critic_batch_size,
             bootstrap_truncated=self.bootstrap_truncated,
             max_batch_steps=self.max_batch_steps,
+            max_batch_bytes=getattr(self, "max_batch_bytes", DEFAULT_MAX_BATCH_BYTES),
         )
         _check_spaces(self.observation_space, self.action_space)
         self._setup_lr_schedule()
@@ -226,6 +234,8 @@ class REINFORCE(OnPolicyAlgorithm):
             n_envs=self.n_envs,
             gamma=self.gamma,
             max_steps=self.max_batch_steps,
+            # Absent from the files of release 0.1.0
+            max_bytes=getattr(self, "max_batch_bytes", DEFAULT_MAX_BATCH_BYTES),
             device=self.device,
         )
         # As in SB3's _setup_model: policy_class is an ActorCriticPolicy subclass (policy_aliases), typed BasePolicy
@@ -668,6 +678,7 @@ def _check_hyperparameters(
     critic_batch_size: int,
     bootstrap_truncated: bool,
     max_batch_steps: int,
+    max_batch_bytes: int,
 ) -> None:
     """Raise ``ValueError`` / ``TypeError`` naming the allowed values for any bad hyperparameter."""
     if estimator not in ESTIMATORS:
@@ -677,6 +688,7 @@ def _check_hyperparameters(
     for name, value, minimum in (
         ("n_episodes", n_episodes, 1),
         ("max_batch_steps", max_batch_steps, 1),
+        ("max_batch_bytes", max_batch_bytes, 1),
         ("n_critic_updates", n_critic_updates, 0),
         ("critic_batch_size", critic_batch_size, 1),
     ):
