@@ -61,8 +61,12 @@ def test_options(estimator, baseline, normalize_advantage):
         ent_coef=0.01,
         seed=0,
     )
-    model.learn(200)
-    assert model._n_updates >= 1
+    actor_before = model.policy.action_net.weight.detach().clone()
+    rollouts = RolloutCounter()
+    model.learn(200, callback=rollouts)
+    # One update per complete batch, each moving the actor
+    assert model._n_updates == rollouts.n_rollouts >= 1
+    assert not th.equal(model.policy.action_net.weight, actor_before)
 
 
 @pytest.mark.parametrize(
@@ -88,11 +92,29 @@ def test_subproc_vec_env_and_vec_normalize(tmp_path):
     env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv))
     try:
         model = REINFORCE("MlpPolicy", env, n_episodes=4, seed=0).learn(500)
-        mean_reward, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=3)
-        assert mean_reward > 0
+        # Every env step went through the normalisation statistics, which save and load with their values
+        assert env.obs_rms.count >= model.num_timesteps
         env.save(str(tmp_path / "vec_normalize.pkl"))
+        loaded = VecNormalize.load(str(tmp_path / "vec_normalize.pkl"), make_vec_env("CartPole-v1", n_envs=2))
+        np.testing.assert_array_equal(loaded.obs_rms.mean, env.obs_rms.mean)
+        mean_reward, _ = evaluate_policy(model, loaded, n_eval_episodes=3)
+        assert np.isfinite(mean_reward)
     finally:
         env.close()
+
+
+class RolloutCounter(BaseCallback):
+    """Counts the complete batches collected."""
+
+    def __init__(self):
+        super().__init__()
+        self.n_rollouts = 0
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.n_rollouts += 1
 
 
 def test_callbacks_logger_and_progress_bar(tmp_path):
