@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -208,3 +209,18 @@ def test_non_finite_reward_is_refused_and_model_intact(tmp_path):
         model.learn(100)
     for first, second in zip(before, model.policy.parameters(), strict=True):
         assert th.equal(first, second)
+
+
+@pytest.mark.parametrize("kwargs", [{}, dict(use_sde=True), dict(use_sde=True, policy_kwargs=dict(squash_output=True))])
+def test_multi_dimensional_box_actions(kwargs):
+    class MatrixActionEnv(CountingEnv):
+        def __init__(self):
+            super().__init__()
+            self.action_space = spaces.Box(-1, 1, shape=(2, 2))
+
+        def step(self, action):
+            assert action.shape == (2, 2)
+            return super().step(action)
+
+    (batch,) = recorded_batches(make_vec_env(MatrixActionEnv, n_envs=2), n_episodes=2, **kwargs)
+    assert batch.actions.shape == (8, 4)

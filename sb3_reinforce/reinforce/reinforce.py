@@ -340,9 +340,13 @@ class REINFORCE(OnPolicyAlgorithm):
         return True
 
     def _env_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Rescale (squashed policies) or clip (Gaussian policies) Box actions to the env's bounds, as SB3 does."""
+        """
+        Rescale (squashed policies) or clip (Gaussian policies) Box actions to the env's bounds, as SB3 does, in the
+        action space's shape (the distribution samples them flat: ``(n_envs, action_dim)``).
+        """
         if not isinstance(self.action_space, spaces.Box):
             return actions
+        actions = actions.reshape((-1, *self.action_space.shape))
         if self.policy.squash_output:
             return self.policy.unscale_action(actions)
         return np.clip(actions, self.action_space.low, self.action_space.high)
