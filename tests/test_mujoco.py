@@ -13,7 +13,6 @@ import yaml
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.zoo import default_config_file
 
-
 MUJOCO_ENV_IDS = [
     "InvertedPendulum-v5",
     "InvertedDoublePendulum-v5",
