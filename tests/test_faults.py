@@ -58,12 +58,9 @@ def test_bad_learning_rate_from_a_schedule_is_refused(learning_rate):
     assert_state_unchanged(model, state)
 
 
-def test_constant_infinite_learning_rate_is_refused():
-    model = REINFORCE("MlpPolicy", make_vec_env(CountingEnv, n_envs=1), n_episodes=1, learning_rate=np.inf, seed=0)
-    state = training_state(model)
-    with pytest.raises(ValueError, match=r"Update 1 .* the learning rate is inf"):
-        model.learn(4)
-    assert_state_unchanged(model, state)
+def test_constant_infinite_learning_rate_is_refused_at_construction():
+    with pytest.raises(ValueError, match="learning_rate must be a finite float >= 0 or a schedule, got inf"):
+        REINFORCE("MlpPolicy", make_vec_env(CountingEnv, n_envs=1), learning_rate=np.inf)
 
 
 @pytest.mark.parametrize("max_grad_norm", [None, 0.5])

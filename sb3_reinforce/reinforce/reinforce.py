@@ -159,6 +159,16 @@ class REINFORCE(OnPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
+        _check_inherited_arguments(
+            learning_rate=learning_rate,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+        )
         # Made here (as SB3 would) so that an unsupported space gets a TypeError naming the supported ones
         env = maybe_make_env(env, verbose)
         if env is None and _init_setup_model:
@@ -727,6 +737,43 @@ def _check_hyperparameters(
         raise ValueError(f"n_critic_updates={n_critic_updates} fits the value head: it needs baseline='value'")
     if bootstrap_truncated and baseline != "value":
         raise ValueError("bootstrap_truncated=True bootstraps with the value head: it needs baseline='value'")
+
+
+def _check_inherited_arguments(
+    *,
+    learning_rate: float | Schedule,
+    use_sde: bool,
+    sde_sample_freq: int,
+    stats_window_size: int,
+    tensorboard_log: str | None,
+    policy_kwargs: dict[str, Any] | None,
+    verbose: int,
+    seed: int | None,
+) -> None:
+    """Raise ``ValueError`` / ``TypeError`` naming the allowed values for a bad value of an argument SB3 takes as is."""
+    if not callable(learning_rate):
+        _check_real("learning_rate", learning_rate, "a finite float >= 0 or a schedule (progress remaining -> float)")
+        if not (math.isfinite(learning_rate) and learning_rate >= 0):
+            raise ValueError(f"learning_rate must be a finite float >= 0 or a schedule, got {learning_rate}")
+    if not isinstance(use_sde, bool | np.bool_):
+        raise TypeError(f"use_sde must be True or False, got {use_sde!r}")
+    for name, value, allowed in (
+        ("sde_sample_freq", sde_sample_freq, "an int (-1: only at the start of each batch)"),
+        ("stats_window_size", stats_window_size, "an int >= 1"),
+        ("verbose", verbose, "0, 1 or 2"),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise TypeError(f"{name} must be {allowed}, got {value!r}")
+    if stats_window_size < 1:
+        raise ValueError(f"stats_window_size must be an int >= 1, got {stats_window_size}")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+        raise TypeError(f"seed must be None or an int >= 0, got {seed!r}")
+    if tensorboard_log is not None and not isinstance(tensorboard_log, str | pathlib.Path):
+        raise TypeError(f"tensorboard_log must be None or a folder path, got {tensorboard_log!r}")
+    if policy_kwargs is not None and not isinstance(policy_kwargs, dict):
+        raise TypeError(f"policy_kwargs must be None or a dict of the policy's keyword arguments, got {policy_kwargs!r}")
 
 
 def _check_saved_by_reinforce(path: str | pathlib.Path | io.BufferedIOBase) -> None:
