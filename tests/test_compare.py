@@ -81,6 +81,7 @@ def test_other_settings_need_another_output(tmp_path: Path) -> None:
         compare("CartPole-v1", ["reinforce"], [0], tmp_path, **{**TINY, "n_timesteps": 3000})
 
 
+@pytest.mark.slow
 def test_command_line_parallel_jobs_variants_and_held_out_seeds(tmp_path: Path) -> None:
     command = (
         f"-m sb3_reinforce.compare --env CartPole-v1 --algos {' '.join(ALGOS)} --seeds 0 --held-out-seeds 100 "

@@ -4,6 +4,7 @@ continues every run to its budget with no evaluation lost or doubled, and damage
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -118,6 +119,14 @@ def finished_comparison(output: Path) -> None:
     compare("CartPole-v1", ["reinforce"], [0, 1], output, n_timesteps=1000, eval_freq=500, eval_episodes=2)
 
 
+@pytest.fixture(scope="module")
+def finished_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished comparison, made once: each test damages a copy of it."""
+    output = tmp_path_factory.mktemp("finished")
+    finished_comparison(output)
+    return output
+
+
 @pytest.mark.parametrize(
     "damage, problem",
     [
@@ -127,8 +136,8 @@ def finished_comparison(output: Path) -> None:
     ],
     ids=["last-row-lost", "empty", "cut-mid-row"],
 )
-def test_damaged_run_file_is_named_and_redone(tmp_path: Path, damage, problem: str, capsys) -> None:
-    finished_comparison(tmp_path)
+def test_damaged_run_file_is_named_and_redone(tmp_path: Path, finished_output: Path, damage, problem: str, capsys) -> None:
+    shutil.copytree(finished_output, tmp_path, dirs_exist_ok=True)
     damaged = run_path(tmp_path, Run("reinforce", 1))
     intact = run_path(tmp_path, Run("reinforce", 0))
     intact_mtime, complete = intact.stat().st_mtime_ns, damaged.read_text()
@@ -139,8 +148,8 @@ def test_damaged_run_file_is_named_and_redone(tmp_path: Path, damage, problem: s
     assert intact.stat().st_mtime_ns == intact_mtime
 
 
-def test_damaged_settings_file_is_named(tmp_path: Path) -> None:
-    finished_comparison(tmp_path)
+def test_damaged_settings_file_is_named(tmp_path: Path, finished_output: Path) -> None:
+    shutil.copytree(finished_output, tmp_path, dirs_exist_ok=True)
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(settings_file.read_text()[:20])
     with pytest.raises(SystemExit, match=f"{settings_file} is damaged"):
