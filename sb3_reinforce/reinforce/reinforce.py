@@ -485,7 +485,7 @@ class REINFORCE(OnPolicyAlgorithm):
         if self.target_kl is None:
             self.policy.optimizer.step()
         else:
-            self._step_within_target_kl(batch, actions, log_prob.detach(), self.target_kl)
+            self._step_within_target_kl(batch, actions, self.target_kl)
         self._check_finite_state("policy-gradient")
         self._fit_value_function(batch)
 
@@ -504,18 +504,16 @@ class REINFORCE(OnPolicyAlgorithm):
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 
-    def _step_within_target_kl(
-        self, batch: EpisodeBatch, actions: th.Tensor, log_prob_before: th.Tensor, target_kl: float
-    ) -> None:
+    def _step_within_target_kl(self, batch: EpisodeBatch, actions: th.Tensor, target_kl: float) -> None:
         """
         The optimizer step, then a backtracking line search on it: halve it until the approximate KL divergence
         between the policies before and after is at most ``target_kl``; undo it after ``MAX_BACKTRACKS`` halvings.
 
         :param batch: The episodes of the batch
         :param actions: Their actions, as ``evaluate_actions`` takes them
-        :param log_prob_before: log pi(a_h|s_h) of the policy before the step
         :param target_kl: The bound on the approximate KL divergence
         """
+        log_prob_before = self._acting_log_prob(batch, actions)
         parameters_before = parameters_to_vector(self.policy.parameters()).detach()
         self.policy.optimizer.step()
         step = parameters_to_vector(self.policy.parameters()).detach() - parameters_before
@@ -536,10 +534,24 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def _approx_kl(self, batch: EpisodeBatch, actions: th.Tensor, log_prob_before: th.Tensor) -> float:
         """SB3 PPO's estimate of KL(pi_before || pi) from the batch's actions: mean of (ratio - 1) - log(ratio)."""
-        with th.no_grad():
-            log_prob = self.policy.get_distribution(batch.observations).log_prob(actions)
-            log_ratio = log_prob - log_prob_before
-            return th.mean((th.exp(log_ratio) - 1) - log_ratio).item()
+        log_ratio = self._acting_log_prob(batch, actions) - log_prob_before
+        return th.mean((th.exp(log_ratio) - 1) - log_ratio).item()
+
+    def _acting_log_prob(self, batch: EpisodeBatch, actions: th.Tensor) -> th.Tensor:
+        """
+        log pi(a_h|s_h) of the policy as it acts: in eval mode, so that dropout does not count as a change of policy
+        and the line search leaves batch norm's running statistics alone.
+
+        :param batch: The episodes of the batch
+        :param actions: Their actions, as ``evaluate_actions`` takes them
+        :return: One log-probability per step
+        """
+        self.policy.set_training_mode(False)
+        try:
+            with th.no_grad():
+                return self.policy.get_distribution(batch.observations).log_prob(actions)
+        finally:
+            self.policy.set_training_mode(True)
 
     def _fit_value_function(self, batch: EpisodeBatch) -> None:
         """
