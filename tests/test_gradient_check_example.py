@@ -1,9 +1,10 @@
-"""The gradient-check example, run with its defaults, shows every estimator of the lecture matching the exact gradient."""
+"""
+The gradient-check example, run as it is (no options), shows every gamma-weighted estimator matching the exact gradient
+and tells the biased ``gamma_weighting=False`` variants apart: its table is not noise.
+"""
 
 import runpy
 from pathlib import Path
-
-import pytest
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "gradient_check.py"
 
@@ -15,21 +16,12 @@ def table_rows(output: Path) -> dict[tuple[str, str, str], list[str]]:
     return {(row[0], row[1], row[2]): row for row in rows}
 
 
-def test_default_run_shows_the_gamma_weighted_estimators_within_their_noise(tmp_path: Path) -> None:
+def test_default_run_shows_the_match(tmp_path: Path) -> None:
     main = runpy.run_path(str(EXAMPLE))["main"]
-    # The default problem with fewer episodes per row
-    main(["--episodes", "200", "--output", str(tmp_path)])
+    main(["--output", str(tmp_path)])
     rows = table_rows(tmp_path)
     assert len(rows) == 6
     for (_, gamma_weighting, _), row in rows.items():
-        if gamma_weighting == "True":
-            assert row[6] == "yes", row
-    assert (tmp_path / "ppo_clip_objective.png").read_bytes()[:4] == b"\x89PNG"
-
-
-@pytest.mark.slow
-def test_default_run_tells_the_biased_variants_apart(tmp_path: Path) -> None:
-    main = runpy.run_path(str(EXAMPLE))["main"]
-    main(["--output", str(tmp_path)])
-    for (_, gamma_weighting, _), row in table_rows(tmp_path).items():
+        # "within the bound: matches exact"
         assert row[6] == ("yes" if gamma_weighting == "True" else "no"), row
+    assert (tmp_path / "ppo_clip_objective.png").read_bytes()[:4] == b"\x89PNG"

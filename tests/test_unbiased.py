@@ -1,126 +1,129 @@
 """
-REINFORCE is unbiased: the mean of its updates, turned back into gradient estimates (plain SGD: step = lr * g_hat),
-equals the exact policy gradient of the planning setting (``sb3_reinforce.exact.exact_policy_gradient``, eq. 4,
-differentiated through the model's own network), for both estimators (eq. 3 and eq. 6) and every baseline on a random
-MDP, and with no baseline and the value baseline on slippery FrozenLake. The same check fails on the biased
-``gamma_weighting=False`` variant, and the reward-to-go estimator has the lower variance.
+REINFORCE is unbiased: on a known MDP, the mean of its plain-SGD updates, each turned back into a gradient estimate
+(step = learning_rate * g_hat), equals the exact policy gradient of the planning setting,
+``sb3_reinforce.exact.exact_policy_gradient`` (eq. 4, differentiated through the model's own network), for both
+estimators (eq. 3 and eq. 6) and every baseline. The same check fails on the biased ``gamma_weighting=False``
+variant, and the reward-to-go estimator has the lower variance.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cache
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.exact import TabularMDP, TabularMDPEnv, exact_policy_gradient
 from sb3_reinforce.reinforce import sampled_policy_gradients
-from tests.conftest import z_scores
+from tests.conftest import sgd_model, z_bound, z_scores
 
-LEARNING_RATE = 0.1
-
-
-@dataclass(frozen=True)
-class Problem:
-    """
-    A known MDP, the policy network sampled on it and the statistical bound of the check.
-
-    :param net_arch: Hidden layers of the policy (``[]``: a linear softmax policy on one-hot states)
-    :param n_samples: Updates sampled per check, each on fresh episodes
-    :param z_bound: Bound on every component's |z-score|: a Bonferroni bound over the components that keeps the
-        false-alarm rate of a check below 1e-4 (8 components: 4.5; about 170: 5.0)
-    """
-
-    net_arch: tuple[int, ...]
-    n_samples: int
-    z_bound: float
-
-    def make(self, name: str) -> tuple[TabularMDP, gym.Env]:
-        if name == "random":
-            mdp = TabularMDP.random(n_states=3, n_actions=2, gamma=0.8, horizon=5, seed=0)
-            return mdp, gym.wrappers.TimeLimit(TabularMDPEnv(mdp), mdp.horizon)
-        # Slippery 4x4 FrozenLake cut at 12 steps: the goal is reached in about 2% of the episodes
-        env = gym.make("FrozenLake-v1", is_slippery=True, max_episode_steps=12)
-        return TabularMDP.from_env(env, gamma=0.99, horizon=12), env
-
-
-PROBLEMS = {"random": Problem((), 1500, 4.5), "FrozenLake-v1": Problem((8,), 1000, 5.0)}
 ESTIMATORS = ["episode_return", "reward_to_go"]
 BASELINES = [None, "mean", "value"]
+# Episodes per update, one per env: each sample is a mean over a batch, close enough to normal for z_bound
+N_EPISODES = 16
+# Updates per check: the default run's, and the slow run's sharper check (it shows a bias about 2 times smaller)
+N_UPDATES = 100
+N_UPDATES_SLOW = 500
+# The check: no |z-score| of a policy component above z_bound, Bonferroni over the components with Student's t
+# quantiles, so that an unbiased estimator fails it with probability below 1e-4. 67 components on the random MDP
+# (bound 5.12 at 100 updates, 4.87 at 500), 172 on FrozenLake (5.06 at 500).
+
+
+def random_mdp() -> tuple[TabularMDP, Callable[[], gym.Env]]:
+    mdp = TabularMDP.random(n_states=4, n_actions=3, gamma=0.8, horizon=8, seed=1)
+    return mdp, lambda: gym.wrappers.TimeLimit(TabularMDPEnv(mdp), mdp.horizon)
+
+
+def frozen_lake() -> tuple[TabularMDP, Callable[[], gym.Env]]:
+    # Slippery 4x4 FrozenLake cut at 12 steps: the goal is rarely reached
+    def make_env() -> gym.Env:
+        return gym.make("FrozenLake-v1", is_slippery=True, max_episode_steps=12)
+
+    return TabularMDP.from_env(make_env(), gamma=0.99, horizon=12), make_env
+
+
+MDPS = {"random": random_mdp, "FrozenLake-v1": frozen_lake}
+
+
+def move_away_from_uniform(model: REINFORCE, mdp_name: str) -> None:
+    """A policy far from uniform, so that every term of the gradient matters (FrozenLake: towards the goal)."""
+    with th.no_grad():
+        if mdp_name == "FrozenLake-v1":
+            # Actions left, down, right, up
+            model.policy.action_net.bias.copy_(th.tensor([-1.0, 1.0, 1.0, -1.0]))
+        else:
+            # SB3 initialises the action head orthogonally with gain 0.01: gain 1 instead
+            model.policy.action_net.weight.mul_(100.0)
 
 
 @cache
 def sampled_and_exact(
-    problem: str, estimator: str, baseline: str | None, gamma_weighting: bool = True
+    mdp_name: str, n_updates: int, estimator: str, baseline: str | None, gamma_weighting: bool = True
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """
-    :return: ``n_samples`` gradient estimates of REINFORCE's updates from one fixed policy, and the exact gradient of
-        J at that policy, for the policy's parameters (the value head is regressed, it is not part of grad J)
+    :return: ``n_updates`` gradient estimates of REINFORCE's updates from one fixed policy, and the exact gradient of J
+        at that policy, for the policy's parameters (the value head is regressed, it is not part of grad J)
     """
-    mdp, env = PROBLEMS[problem].make(problem)
-    model = REINFORCE(
-        "MlpPolicy",
-        make_vec_env(lambda: env, n_envs=1, seed=0),
-        learning_rate=LEARNING_RATE,
-        # The leave-one-out mean needs another episode in the batch
-        n_episodes=2 if baseline == "mean" else 1,
-        gamma=mdp.gamma,
-        estimator=estimator,
-        gamma_weighting=gamma_weighting,
-        baseline=baseline,
-        max_grad_norm=None,
-        policy_kwargs=dict(net_arch=list(PROBLEMS[problem].net_arch), optimizer_class=th.optim.SGD),
-        seed=0,
-    )
-    with th.no_grad():
-        # Away from uniform, so that every term of the gradient matters (FrozenLake: towards the goal)
-        if problem == "random":
-            model.policy.action_net.weight.copy_(th.tensor([[1.0, -0.5, 0.3], [-0.7, 0.8, -0.2]]))
-        else:
-            model.policy.action_net.bias.copy_(th.tensor([-1.0, 1.0, 1.0, -1.0]))
+    mdp, make_env = MDPS[mdp_name]()
+    model = sgd_model(mdp, make_env, N_EPISODES, estimator=estimator, baseline=baseline, gamma_weighting=gamma_weighting)
+    move_away_from_uniform(model, mdp_name)
     exact = {
         name: gradient.cpu().numpy() for name, gradient in exact_policy_gradient(model, mdp).items() if "value" not in name
     }
-    return sampled_policy_gradients(model, PROBLEMS[problem].n_samples), exact
+    return sampled_policy_gradients(model, n_updates), exact
+
+
+def exceeds_bound(samples: dict[str, np.ndarray], exact: dict[str, np.ndarray]) -> tuple[bool, np.ndarray]:
+    """
+    The check: does any component's |z-score| exceed the Bonferroni bound that an unbiased estimator exceeds with
+    probability below 1e-4 (``z_bound``)?
+
+    :return: The answer, and the five largest |z-scores|
+    """
+    scores = np.abs(z_scores(samples, exact))
+    n_samples = len(next(iter(samples.values())))
+    return bool(scores.max() > z_bound(len(scores), n_samples)), np.sort(scores)[-5:]
 
 
 @pytest.mark.parametrize(
-    "problem, estimator, baseline",
-    [("random", estimator, baseline) for estimator in ESTIMATORS for baseline in BASELINES]
-    # The leave-one-out mean is left out on FrozenLake: some states are reached so rarely that 1000 updates of two
-    # episodes never move their weights, while their exact gradient is about 1e-6 (a z-score is undefined there)
+    "mdp_name, n_updates, estimator, baseline",
+    [("random", N_UPDATES, estimator, baseline) for estimator in ESTIMATORS for baseline in BASELINES]
     + [
-        pytest.param("FrozenLake-v1", estimator, baseline, marks=pytest.mark.slow)
+        pytest.param("random", N_UPDATES_SLOW, estimator, baseline, marks=pytest.mark.slow)
         for estimator in ESTIMATORS
-        for baseline in (None, "value")
-    ],
+        for baseline in BASELINES
+    ]
+    # FrozenLake with the value baseline only: without it, only the few rewarded episodes move the weights, and the
+    # z-scores of rarely visited states are far from normal (the two estimators coincide there besides: one reward)
+    + [pytest.param("FrozenLake-v1", N_UPDATES_SLOW, estimator, "value", marks=pytest.mark.slow) for estimator in ESTIMATORS],
 )
-def test_mean_update_is_the_exact_gradient(problem: str, estimator: str, baseline: str | None) -> None:
-    samples, exact = sampled_and_exact(problem, estimator, baseline)
-    scores = np.abs(z_scores(samples, exact))
-    assert scores.max() < PROBLEMS[problem].z_bound, np.sort(scores)[-5:]
+def test_mean_update_is_the_exact_gradient(mdp_name: str, n_updates: int, estimator: str, baseline: str | None) -> None:
+    """Every component of the mean update is within the bound of the exact gradient's."""
+    exceeded, largest_scores = exceeds_bound(*sampled_and_exact(mdp_name, n_updates, estimator, baseline))
+    assert not exceeded, largest_scores
 
 
-def test_dropping_gamma_weighting_is_detected() -> None:
-    # The same check fails: without eq. (6)'s gamma^h the mean update is not the gradient of J
-    samples, exact = sampled_and_exact("random", "reward_to_go", None, gamma_weighting=False)
-    assert np.abs(z_scores(samples, exact)).max() > PROBLEMS["random"].z_bound
+def test_dropping_gamma_weighting_fails_the_check() -> None:
+    """Without eq. (6)'s gamma^h the mean update is not the gradient of J: the same check, with as many updates, fails."""
+    exceeded, largest_scores = exceeds_bound(*sampled_and_exact("random", N_UPDATES, "reward_to_go", None, False))
+    assert exceeded, largest_scores
 
 
 def test_reward_to_go_has_the_lower_variance() -> None:
+    """Eq. (6)'s estimator varies less than eq. (3)'s, both without a baseline."""
     variances = {}
     for estimator in ESTIMATORS:
-        samples, _ = sampled_and_exact("random", estimator, None)
-        variances[estimator] = sum(samples[name].var(axis=0).sum() for name in ("action_net.weight", "action_net.bias"))
+        samples, exact = sampled_and_exact("random", N_UPDATES, estimator, None)
+        variances[estimator] = sum(samples[name].var(axis=0).sum() for name in exact)
     ratio = variances["reward_to_go"] / variances["episode_return"]
-    print(f"per-episode estimator variance, REINFORCE-2 / REINFORCE-1: {ratio:.3f}")
+    print(f"variance of the update, REINFORCE-2 / REINFORCE-1: {ratio:.3f}")
     assert ratio < 0.8
 
 
 def test_sampling_needs_plain_sgd_updates() -> None:
+    """The sampler refuses a model whose update is not ``learning_rate * g_hat``, and a single sample."""
     with pytest.raises(ValueError, match="plain SGD"):
         sampled_policy_gradients(REINFORCE("MlpPolicy", "FrozenLake-v1"), 2)
     sgd = dict(policy_kwargs=dict(optimizer_class=th.optim.SGD))
