@@ -22,6 +22,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from sb3_reinforce.reinforce.buffers import EpisodeBatch, EpisodeBuffer
 from sb3_reinforce.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_reinforce.reinforce.sampling import action_sampler
 
 # Saved by every release of REINFORCE, by no SB3 algorithm
 REINFORCE_ATTRIBUTES = frozenset({"n_episodes", "estimator", "baseline"})
@@ -274,7 +275,8 @@ class REINFORCE(OnPolicyAlgorithm):
         Collect a batch of complete episodes with the current policy: each env runs until it has finished its
         quota of episodes (``episode_quotas``); its later steps are taken (a VecEnv steps all envs) but not used.
         Envs left in the middle of an episode by the previous batch, or by a collection that was stopped (callback,
-        exception), are reset first, so that no episode is continued across an update.
+        exception), are reset first, so that no episode is continued across an update. Once the batch is collected, a
+        non-finite reward in its episodes raises ``ValueError`` naming the timestep of the first one (before any update).
 
         :param env: The training environment
         :param callback: Callback that will be called at each step
@@ -296,21 +298,25 @@ class REINFORCE(OnPolicyAlgorithm):
 
         quotas = self.episode_quotas(env.num_envs)
         finished_episodes = np.zeros(env.num_envs, dtype=np.int64)
+        # Whether each env's steps belong to the batch (its quota is not full yet)
+        in_batch = finished_episodes < quotas
         n_steps = 0
+        first_timestep = self.num_timesteps
         rollout_buffer.reset()
         if self.use_sde:
             self.policy.reset_noise(env.num_envs)
+        # SB3's actions without its per-step distribution objects where the policy allows it (sampling.py)
+        sample_actions = action_sampler(self.policy)
 
         callback.on_rollout_start()
 
-        while np.any(finished_episodes < quotas):
+        while in_batch.any():
             if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
                 self.policy.reset_noise(env.num_envs)
 
-            with th.no_grad():
-                # Not None: set by _setup_learn or the reset above (SB3's attribute is Optional)
-                obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
-                actions = self.policy.get_distribution(obs_tensor).get_actions().cpu().numpy()
+            # Not None: set by _setup_learn or the reset above (SB3's attribute is Optional)
+            obs_tensor = obs_as_tensor(self._last_obs, self.device)  # type: ignore[arg-type]
+            actions = sample_actions(obs_tensor).cpu().numpy()
 
             new_obs, rewards, dones, infos = env.step(self._env_actions(actions))
 
@@ -321,15 +327,11 @@ class REINFORCE(OnPolicyAlgorithm):
             if not callback.on_step():
                 return False
 
-            self._update_info_buffer(infos, dones)
+            # Logged episodes (rollout/ep_rew_mean, ep_len_mean) are the batch's: an env past its quota ends the
+            # episodes short enough to fit in the others' remaining steps, which would bias the mean low
+            self._update_info_buffer([info for info, counted in zip(infos, in_batch) if counted], dones[in_batch])
             n_steps += 1
 
-            in_batch = finished_episodes < quotas
-            if not np.all(np.isfinite(rewards[in_batch])):
-                raise ValueError(
-                    f"Non-finite reward {rewards.tolist()} at timestep {self.num_timesteps} "
-                    f"(update {self._n_updates}); the policy was not updated with it."
-                )
             rollout_buffer.add(
                 self._last_obs,  # type: ignore[arg-type]  # not None, as above
                 actions,
@@ -340,8 +342,19 @@ class REINFORCE(OnPolicyAlgorithm):
                 self._truncation_values(dones, infos) if self.bootstrap_truncated else None,
             )
             finished_episodes += dones & in_batch
+            in_batch = finished_episodes < quotas
             self._last_obs = new_obs  # type: ignore[assignment]  # no tuple, as above
             self._last_episode_starts = dones
+
+        # Checked once per batch, before any update: the first step of the batch's episodes with a non-finite reward
+        stored_rewards = rollout_buffer.steps["rewards"][: rollout_buffer.pos]
+        non_finite = ~np.isfinite(stored_rewards) & rollout_buffer.steps["in_batch"][: rollout_buffer.pos]
+        if non_finite.any():
+            step = int(np.flatnonzero(non_finite.any(axis=1))[0])
+            raise ValueError(
+                f"Non-finite reward {stored_rewards[step].tolist()} at timestep {first_timestep + (step + 1) * env.num_envs} "
+                f"(update {self._n_updates}); the policy was not updated with it."
+            )
 
         self._collection_stopped = False
         callback.update_locals(locals())
