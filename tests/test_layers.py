@@ -1,6 +1,6 @@
 """
-The package's layers: ``exact/`` (ground truth) and ``reinforce/`` (the algorithm) on the ground floor, ``zoo/`` above
-them; no module imports one that imports it back, directly or through others.
+The package's layers: ``exact/`` (ground truth), ``reinforce/`` (the algorithm) and ``common/`` (a VecEnv) on the ground
+floor, ``zoo/`` above them; no module imports one that imports it back, directly or through others.
 """
 
 import ast
@@ -36,6 +36,10 @@ def package_imports() -> dict[str, set[str]]:
     [
         ("sb3_reinforce.exact", ("sb3_reinforce.reinforce", "sb3_reinforce.zoo", "sb3_reinforce.compare")),
         ("sb3_reinforce.reinforce", ("sb3_reinforce.exact", "sb3_reinforce.zoo", "sb3_reinforce.compare")),
+        (
+            "sb3_reinforce.common",
+            ("sb3_reinforce.exact", "sb3_reinforce.reinforce", "sb3_reinforce.zoo", "sb3_reinforce.compare"),
+        ),
     ],
 )
 def test_ground_floor_imports_nothing_above_it(layer: str, forbidden: tuple[str, ...]) -> None:

@@ -591,13 +591,6 @@ def test_logged_values(tmp_path):
         assert float(row["time/fps"]) > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="collect_rollouts records the episodes that envs finish after their quota (short ones, as an env past its "
-    "quota is reset at the next batch, cutting long ones): rollout/ep_len_mean and ep_rew_mean are biased towards "
-    "short episodes (4.9 steps against 5.5 on RandomLengthEnv)",
-)
 def test_logged_episodes_are_the_batch_episodes():
     class BatchEpisodeLengths(BaseCallback):
         def __init__(self):
@@ -622,18 +615,20 @@ def test_logged_episodes_are_the_batch_episodes():
 
 # --- a crashing SubprocVecEnv worker ---
 
-# Run in its own process: today the parent's close() waits forever for the dead worker. An alarm ends the child if
-# learn() or close() hangs, and the test's timeout ends it in any case.
+# Run in its own process: with SB3's own SubprocVecEnv the parent's close() waits forever for the dead worker. An alarm
+# ends the child if learn() or close() hangs, and the test's timeout ends it in any case. VEC_ENV is the class tested.
 CRASHING_WORKER_SCRIPT = """
 import os
 import signal
+import sys
 from functools import partial
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.vec_env import SubprocVecEnv
+from stable_baselines3.common.vec_env import SubprocVecEnv as SB3SubprocVecEnv
 
 from sb3_reinforce import REINFORCE
+from sb3_reinforce.common import SubprocVecEnv
 
 
 class CrashingEnv(gym.Env):
@@ -650,6 +645,8 @@ class CrashingEnv(gym.Env):
     def step(self, action):
         self.steps += 1
         if self.steps == self.crash_at:
+            if KILL:
+                os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError(f"CrashingEnv failed at step {self.steps} on purpose")
         return np.zeros(1, dtype=np.float32), 1.0, self.steps % 3 == 0, False, {}
 
@@ -659,11 +656,15 @@ def hung(signum, frame):
     os._exit(3)
 
 
+# The class tested, and whether worker 1 raises or is killed by SIGKILL
+VEC_ENV = {"sb3": SB3SubprocVecEnv, "project": SubprocVecEnv}[sys.argv[1]]
+KILL = sys.argv[2] == "kill"
+
 if __name__ == "__main__":
     signal.signal(signal.SIGALRM, hung)
     # Worker 1 crashes, worker 0 answers. The default start method: forked workers would also hold each other's
     # pipes, and learn() would hang as well
-    env = SubprocVecEnv([partial(CrashingEnv, crash_at=None), partial(CrashingEnv, crash_at=8)])
+    env = VEC_ENV([partial(CrashingEnv, crash_at=None), partial(CrashingEnv, crash_at=8)])
     print("started", flush=True)
     signal.alarm(30)
     try:
@@ -680,17 +681,28 @@ if __name__ == "__main__":
 """
 
 
-# Slow: about 20 s (a fresh interpreter, forkserver workers, and today 5 s waiting for close() to hang)
-@pytest.mark.slow
-@pytest.mark.xfail(
+SB3_HANGS = pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
     reason="SB3's SubprocVecEnv worker dies on the env's exception: the parent gets a bare EOFError, and close() "
     "waits forever for an answer from the healthy worker",
 )
-def test_crashing_subproc_worker_is_named_and_close_returns():
+
+
+# Slow: about 10 s each (a fresh interpreter and forkserver workers; 5 s more where close() hangs)
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("vec_env", "fault", "named"),
+    [
+        pytest.param("sb3", "raise", "CrashingEnv failed at step 8 on purpose", marks=SB3_HANGS),
+        ("project", "raise", "env 1: Traceback (most recent call last)"),
+        ("project", "raise", "RuntimeError: CrashingEnv failed at step 8 on purpose"),
+        ("project", "kill", "env 1: its worker process ended without an answer (exit code -9)"),
+    ],
+)
+def test_crashing_subproc_worker_is_named_and_close_returns(vec_env, fault, named):
     process = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_WORKER_SCRIPT],
+        [sys.executable, "-c", CRASHING_WORKER_SCRIPT, vec_env, fault],
         cwd=Path(__file__).parents[1],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -711,5 +723,5 @@ def test_crashing_subproc_worker_is_named_and_close_returns():
         pytest.fail(f"The script did not start its SubprocVecEnv:\n{stdout}{stderr}")
     learn_errors = [line for line in lines if line.startswith("learn raised")]
     assert learn_errors, stdout + stderr
-    assert "CrashingEnv failed at step 8 on purpose" in learn_errors[0], stdout
+    assert named in learn_errors[0].replace("\\n", "\n"), stdout
     assert "closed" in lines, stdout

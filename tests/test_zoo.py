@@ -1,3 +1,5 @@
+import argparse
+import os
 import pickle
 import re
 import shlex
@@ -12,6 +14,7 @@ import optuna
 import pytest
 import torch as th
 import yaml
+from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 from rl_zoo3.train import train as zoo3_train
 from rl_zoo3.utils import ALGOS
@@ -20,6 +23,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_reinforce import REINFORCE
+from sb3_reinforce.common import SubprocVecEnv
 from sb3_reinforce.zoo import default_config_file, get_hyperparameters, get_n_timesteps, make_eval_env, register_reinforce
 from sb3_reinforce.zoo.__main__ import COMMANDS, main, with_default_config, with_default_eval_freq
 from sb3_reinforce.zoo.plots import run_with_args
@@ -123,6 +127,13 @@ def test_registration(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     assert HYPERPARAMS_CONVERTER["reinforce"] is convert_reinforce_params
     register_reinforce()
     assert ALGOS["reinforce"] is REINFORCE
+
+
+def test_subproc_vec_env_is_the_projects() -> None:
+    # --vec-env subproc: the SubprocVecEnv that names a worker's exception (tests/test_sb3_cases.py)
+    register_reinforce()
+    manager = ExperimentManager(argparse.Namespace(), "reinforce", "CartPole-v1", os.devnull, vec_env_type="subproc")
+    assert manager.vec_env_class is SubprocVecEnv
 
 
 def test_help(capsys: pytest.CaptureFixture) -> None:
