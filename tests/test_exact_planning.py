@@ -54,7 +54,7 @@ def test_planning_validation() -> None:
     mdp = TabularMDP.random(3, 2, gamma=0.9, seed=0)
     with pytest.raises(ValueError, match="learning_rate must be a positive float"):
         policy_gradient_ascent(mdp, learning_rate=0.0, n_iterations=10)
-    with pytest.raises(ValueError, match="n_iterations must be a non-negative int"):
+    with pytest.raises(TypeError, match="n_iterations must be an int >= 0"):
         policy_gradient_ascent(mdp, learning_rate=1.0, n_iterations=2.5)
     with pytest.raises(ValueError, match=r"shape \(S, A\) = \(3, 2\)"):
         policy_gradient_ascent(mdp, learning_rate=1.0, n_iterations=1, initial_theta=np.zeros(3))

@@ -115,7 +115,7 @@ def test_invalid_clip_range(clip_range: float) -> None:
 def test_invalid_policies() -> None:
     mdp = TabularMDP.random(3, 2, gamma=0.9, seed=0)
     pi, wrong_shape, not_normalised = np.full((3, 2), 0.5), np.full((2, 3), 0.5), np.full((3, 2), 0.4)
-    with pytest.raises(ValueError, match="ratio must be non-negative"):
+    with pytest.raises(ValueError, match="ratio must be finite and non-negative"):
         ppo_clip_term(-0.5, 1.0)
     for function in (performance_difference, surrogate_objective, clipped_objective):
         with pytest.raises(ValueError, match=r"shape \(3, 2\)"):

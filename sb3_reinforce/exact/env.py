@@ -17,10 +17,13 @@ class TabularMDPEnv(gym.Env):
 
     def __init__(self, mdp: TabularMDP):
         super().__init__()
+        if not isinstance(mdp, TabularMDP):
+            raise TypeError(f"mdp must be a TabularMDP, got {mdp!r}")
         self.mdp = mdp
         self.observation_space = gym.spaces.Discrete(mdp.n_states)
         self.action_space = gym.spaces.Discrete(mdp.n_actions)
-        self.state = 0
+        # None until the first reset
+        self.state: int | None = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
         super().reset(seed=seed)
@@ -28,6 +31,10 @@ class TabularMDPEnv(gym.Env):
         return self.state, {}
 
     def step(self, action: int) -> tuple[int, float, bool, bool, dict]:
+        if self.state is None:
+            raise RuntimeError("TabularMDPEnv: call reset() before step()")
+        if not self.action_space.contains(action):
+            raise ValueError(f"action must be an int in [0, {self.mdp.n_actions}), got {action!r}")
         reward = float(self.mdp.rewards[self.state, action])
         probabilities = self.mdp.transitions[self.state, action]
         outcome = self._sample(np.append(probabilities, max(0.0, 1.0 - probabilities.sum())))

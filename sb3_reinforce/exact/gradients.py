@@ -5,8 +5,9 @@ the action-value expression eq. (4) and the enumeration of all trajectories eq. 
 
 import numpy as np
 
+from sb3_reinforce.exact.checks import float_array
 from sb3_reinforce.exact.evaluation import PolicyEvaluation
-from sb3_reinforce.exact.mdp import TabularMDP
+from sb3_reinforce.exact.mdp import TabularMDP, check_probability_table
 from sb3_reinforce.exact.trajectories import enumerate_trajectories
 
 
@@ -18,7 +19,7 @@ def check_logits(mdp: TabularMDP, theta: np.ndarray) -> np.ndarray:
     :param theta: The logits, shape ``(S, A)``.
     :return: The logits as a float64 array.
     """
-    theta = np.asarray(theta, dtype=np.float64)
+    theta = float_array(theta, "theta")
     if theta.shape != (mdp.n_states, mdp.n_actions) or not np.all(np.isfinite(theta)):
         raise ValueError(f"theta must be a finite array of shape (S, A) = {(mdp.n_states, mdp.n_actions)}, got {theta.shape}")
     return theta
@@ -29,9 +30,9 @@ def softmax_policy(theta: np.ndarray) -> np.ndarray:
     :param theta: The logits, shape ``(S, A)``.
     :return: The policy table ``pi(a|s) = exp(theta[s, a]) / sum_b exp(theta[s, b])``, shape ``(S, A)``.
     """
-    theta = np.asarray(theta, dtype=np.float64)
-    if theta.ndim != 2:
-        raise ValueError(f"theta must have shape (S, A), got {theta.shape}")
+    theta = float_array(theta, "theta")
+    if theta.ndim != 2 or not np.all(np.isfinite(theta)):
+        raise ValueError(f"theta must be a finite array of shape (S, A), got shape {theta.shape}")
     exponentials = np.exp(theta - theta.max(axis=1, keepdims=True))
     return exponentials / exponentials.sum(axis=1, keepdims=True)
 
@@ -57,7 +58,10 @@ def action_value_policy_gradient(pi: np.ndarray, evaluation: PolicyEvaluation) -
     :param evaluation: ``mdp.evaluate(pi)``.
     :return: The gradient with respect to the logits, shape ``(S, A)``.
     """
+    if not isinstance(evaluation, PolicyEvaluation):
+        raise TypeError(f"evaluation must be the PolicyEvaluation of pi (mdp.evaluate(pi)), got {evaluation!r}")
     stages = evaluation.stages()
+    pi = check_probability_table(pi, stages.Q.shape[1:], "pi")
     return softmax_score_sum(pi, (stages.occupancy * stages.Q).sum(axis=0))
 
 

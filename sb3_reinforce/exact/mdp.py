@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sb3_reinforce.exact.checks import check_int, float_array
 from sb3_reinforce.exact.evaluation import PolicyEvaluation, policy_evaluation
 
 # Absolute tolerance on probabilities summing to one (or to at most one for sub-stochastic transition rows).
@@ -21,7 +22,7 @@ def check_probability_table(table: np.ndarray, shape: tuple[int, ...], name: str
     :param exact_sum: Whether each distribution must sum to 1 (``True``) or to at most 1 (``False``).
     :return: The table as a float64 array.
     """
-    array = np.asarray(table, dtype=np.float64)
+    array = float_array(table, name)
     if array.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
     if not np.all(np.isfinite(array)) or np.any(array < 0.0):
@@ -71,20 +72,20 @@ class TabularMDP:
         horizon: int | None = None,
     ) -> None:
         # Copies, made read-only below: the MDP owns its arrays
-        transitions = np.array(transitions, dtype=np.float64)
+        transitions = float_array(transitions, "transitions")
         if transitions.ndim != 3 or transitions.shape[0] != transitions.shape[2]:
             raise ValueError(f"transitions must have shape (S, A, S), got {transitions.shape}")
         n_states, n_actions = transitions.shape[:2]
         if n_states == 0 or n_actions == 0:
             raise ValueError(f"an MDP needs at least one state and one action, got transitions of shape {transitions.shape}")
         self.transitions = check_probability_table(transitions, transitions.shape, "transitions", exact_sum=False)
-        self.rewards = np.array(rewards, dtype=np.float64)
+        self.rewards = float_array(rewards, "rewards")
         if self.rewards.shape != (n_states, n_actions) or not np.all(np.isfinite(self.rewards)):
             raise ValueError(
                 f"rewards must be a finite array of shape (S, A) = {(n_states, n_actions)}, got shape {self.rewards.shape}"
             )
         self.initial_distribution = check_probability_table(
-            np.array(initial_distribution, dtype=np.float64), (n_states,), "initial_distribution"
+            float_array(initial_distribution, "initial_distribution"), (n_states,), "initial_distribution"
         )
         self.horizon = self._check_horizon(horizon)
         self.gamma = self._check_gamma(gamma, self.horizon)
@@ -165,6 +166,10 @@ class TabularMDP:
         :param seed: Seed of the random generator.
         :return: The random MDP.
         """
+        check_int("n_states", n_states, 1)
+        check_int("n_actions", n_actions, 1)
+        if seed is not None:
+            check_int("seed", seed, 0)
         if not 0.0 <= termination_probability <= 1.0:
             raise ValueError(f"termination_probability must be in [0, 1], got {termination_probability}")
         rng = np.random.default_rng(seed)
@@ -191,6 +196,7 @@ class TabularMDP:
             ``d_0`` is then the empirical distribution of this many resets seeded ``0, ..., n_resets - 1``.
         :return: The MDP.
         """
+        check_int("n_resets", n_resets, 1)
         unwrapped = env.unwrapped
         model = getattr(unwrapped, "P", None)
         if not isinstance(model, dict):
@@ -220,8 +226,6 @@ def _empirical_initial_distribution(env: gym.Env, n_states: int, n_resets: int) 
     :param n_resets: Number of resets, seeded ``0, ..., n_resets - 1``.
     :return: The estimated initial state distribution.
     """
-    if n_resets < 1:
-        raise ValueError(f"n_resets must be a positive int, got {n_resets}")
     counts = np.zeros(n_states)
     for seed in range(n_resets):
         observation, _ = env.reset(seed=seed)

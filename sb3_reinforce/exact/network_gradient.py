@@ -20,6 +20,8 @@ def differentiable_objective(mdp: TabularMDP, pi: th.Tensor) -> th.Tensor:
     :param pi: The policy table ``pi[s, a] = pi(a|s)``, shape ``(S, A)``, possibly requiring grad.
     :return: ``J(pi)``, a float64 scalar tensor on the device of ``pi``.
     """
+    if not isinstance(pi, th.Tensor):
+        raise TypeError(f"pi must be a torch.Tensor (use mdp.evaluate for a numpy table), got {type(pi).__name__}")
     mdp.check_policy(pi.detach().cpu().numpy())
     pi = pi.to(th.float64)
     transitions, rewards, initial_distribution = (

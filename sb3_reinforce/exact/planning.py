@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sb3_reinforce.exact.bellman import action_values, backward_induction
+from sb3_reinforce.exact.checks import check_int, check_positive_float
 from sb3_reinforce.exact.gradients import action_value_policy_gradient, check_logits, softmax_policy
 from sb3_reinforce.exact.mdp import TabularMDP
 
@@ -68,8 +69,8 @@ def value_iteration(mdp: TabularMDP, tolerance: float = 1e-10, max_iterations: i
     :param max_iterations: Maximum number of backups before giving up with a ``RuntimeError`` (infinite horizon only).
     :return: The optimal values and a greedy optimal policy.
     """
-    if not tolerance > 0.0:
-        raise ValueError(f"tolerance must be a positive float, got {tolerance}")
+    check_positive_float("tolerance", tolerance)
+    check_int("max_iterations", max_iterations, 1)
     if mdp.horizon is not None:
         values, q_values, policies = backward_induction(mdp, mdp.horizon, _greedy)
         return OptimalSolution(
@@ -102,10 +103,8 @@ def policy_gradient_ascent(
     :param initial_theta: The initial logits, shape ``(S, A)``; ``None`` for zeros (the uniform policy).
     :return: The final logits and policy and the history of ``J``.
     """
-    if not learning_rate > 0.0:
-        raise ValueError(f"learning_rate must be a positive float, got {learning_rate}")
-    if isinstance(n_iterations, bool) or not isinstance(n_iterations, int | np.integer) or n_iterations < 0:
-        raise ValueError(f"n_iterations must be a non-negative int, got {n_iterations!r}")
+    check_positive_float("learning_rate", learning_rate)
+    check_int("n_iterations", n_iterations, 0)
     theta = np.zeros((mdp.n_states, mdp.n_actions)) if initial_theta is None else check_logits(mdp, initial_theta).copy()
     J_history = np.zeros(n_iterations + 1)
     for iteration in range(n_iterations + 1):

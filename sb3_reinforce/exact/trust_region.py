@@ -6,6 +6,7 @@ With a finite horizon, occupancies and advantages are time-indexed, see :meth:`P
 
 import numpy as np
 
+from sb3_reinforce.exact.checks import check_positive_float, float_array
 from sb3_reinforce.exact.mdp import TabularMDP
 
 
@@ -19,11 +20,13 @@ def ppo_clip_term(ratio: np.ndarray | float, advantage: np.ndarray | float, clip
     :param clip_range: The clipping parameter ``eps > 0``.
     :return: The clipped term, with the broadcast shape of ``ratio`` and ``advantage``.
     """
-    if not clip_range > 0.0:
-        raise ValueError(f"clip_range must be a positive float, got {clip_range}")
-    ratio = np.asarray(ratio, dtype=np.float64)
-    if np.any(ratio < 0.0):
-        raise ValueError("ratio must be non-negative (a ratio of probabilities)")
+    check_positive_float("clip_range", clip_range)
+    ratio = float_array(ratio, "ratio")
+    if not np.all(np.isfinite(ratio)) or np.any(ratio < 0.0):
+        raise ValueError("ratio must be finite and non-negative (a ratio of probabilities)")
+    advantage = float_array(advantage, "advantage")
+    if not np.all(np.isfinite(advantage)):
+        raise ValueError("advantage must be finite")
     return np.minimum(ratio * advantage, np.clip(ratio, 1.0 - clip_range, 1.0 + clip_range) * advantage)
 
 

@@ -328,8 +328,11 @@ class REINFORCE(OnPolicyAlgorithm):
                 return False
 
             # Logged episodes (rollout/ep_rew_mean, ep_len_mean) are the batch's: an env past its quota ends the
-            # episodes short enough to fit in the others' remaining steps, which would bias the mean low
-            self._update_info_buffer([info for info, counted in zip(infos, in_batch) if counted], dones[in_batch])
+            # episodes short enough to fit in the others' remaining steps, which would bias the mean low. Only an
+            # ended episode has something to log
+            if dones.any():
+                batch_infos = [info for info, counted in zip(infos, in_batch, strict=True) if counted]
+                self._update_info_buffer(batch_infos, dones[in_batch])
             n_steps += 1
 
             rollout_buffer.add(
