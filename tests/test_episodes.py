@@ -106,8 +106,10 @@ def test_buffer_grows_then_refuses_past_max_batch_steps():
 
 @pytest.mark.parametrize("max_batch_steps", [1, 10, 100])
 def test_max_batch_steps_is_honoured_below_the_initial_buffer_size(max_batch_steps):
-    # CartPole's first episodes take about 20 steps: a batch of 8 needs more than 100 transitions
-    model = REINFORCE("MlpPolicy", "CartPole-v1", n_episodes=8, max_batch_steps=max_batch_steps, seed=0)
+    # CartPole's first episodes take about 20 steps: a batch of 8 needs more than 100 transitions, a batch of one more
+    # than 1 (more episodes than max_batch_steps are refused at construction: tests/test_validation.py)
+    n_episodes = min(8, max_batch_steps)
+    model = REINFORCE("MlpPolicy", "CartPole-v1", n_episodes=n_episodes, max_batch_steps=max_batch_steps, seed=0)
     assert model.rollout_buffer.buffer_size * model.n_envs <= max_batch_steps
     with pytest.raises(ValueError, match=f"max_batch_steps={max_batch_steps},"):
         model.learn(500)
@@ -117,7 +119,7 @@ def test_max_batch_steps_below_one_step_per_env_is_refused():
     with pytest.raises(
         ValueError, match=r"max_batch_steps=3 and max_batch_bytes=\d+ must hold one step of each of the 4 envs"
     ):
-        REINFORCE("MlpPolicy", make_vec_env(CountingEnv, n_envs=4), max_batch_steps=3)
+        REINFORCE("MlpPolicy", make_vec_env(CountingEnv, n_envs=4), n_episodes=2, max_batch_steps=3)
 
 
 def test_max_batch_bytes_is_honoured():

@@ -161,6 +161,10 @@ class REINFORCE(OnPolicyAlgorithm):
         _init_setup_model: bool = True,
     ):
         _check_inherited_arguments(
+            policy=policy,
+            policy_aliases=self.policy_aliases,
+            device=device,
+            init_setup_model=_init_setup_model,
             learning_rate=learning_rate,
             use_sde=use_sde,
             sde_sample_freq=sde_sample_freq,
@@ -738,6 +742,10 @@ def _check_hyperparameters(
             raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
         if value < minimum:
             raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    if n_episodes > max_batch_steps:
+        raise ValueError(
+            f"n_episodes={n_episodes} cannot fit in max_batch_steps={max_batch_steps}: every episode has at least one step"
+        )
     _check_real("gamma", gamma, "a float in [0, 1]")
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be a float in [0, 1], got {gamma}")
@@ -761,6 +769,11 @@ def _check_hyperparameters(
             raise ValueError(f"{name} must be a finite float >= 0, got {coefficient}")
     _check_positive_or_none("max_grad_norm", max_grad_norm, "no clipping")
     _check_positive_or_none("target_kl", target_kl, "no limit")
+    _check_value_head_options(baseline, n_critic_updates, bootstrap_truncated)
+
+
+def _check_value_head_options(baseline: str | None, n_critic_updates: int, bootstrap_truncated: bool) -> None:
+    """Raise for options of the value head set without the value baseline."""
     if n_critic_updates > 0 and baseline != "value":
         raise ValueError(f"n_critic_updates={n_critic_updates} fits the value head: it needs baseline='value'")
     if bootstrap_truncated and baseline != "value":
@@ -769,6 +782,10 @@ def _check_hyperparameters(
 
 def _check_inherited_arguments(
     *,
+    policy: str | type[ActorCriticPolicy],
+    policy_aliases: dict[str, type[BasePolicy]],
+    device: th.device | str,
+    init_setup_model: bool,
     learning_rate: float | Schedule,
     use_sde: bool,
     sde_sample_freq: int,
@@ -779,6 +796,10 @@ def _check_inherited_arguments(
     seed: int | None,
 ) -> None:
     """Raise ``ValueError`` / ``TypeError`` naming the allowed values for a bad value of an argument SB3 takes as is."""
+    _check_policy(policy, policy_aliases)
+    _check_device(device)
+    if not isinstance(init_setup_model, bool | np.bool_):
+        raise TypeError(f"_init_setup_model must be True or False, got {init_setup_model!r}")
     if not callable(learning_rate):
         _check_real("learning_rate", learning_rate, "a finite float >= 0 or a schedule (progress remaining -> float)")
         if not (math.isfinite(learning_rate) and learning_rate >= 0):
@@ -792,6 +813,8 @@ def _check_inherited_arguments(
     ):
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise TypeError(f"{name} must be {allowed}, got {value!r}")
+    if sde_sample_freq < -1:
+        raise ValueError(f"sde_sample_freq must be -1 (only at the start of each batch) or an int >= 0, got {sde_sample_freq}")
     if stats_window_size < 1:
         raise ValueError(f"stats_window_size must be an int >= 1, got {stats_window_size}")
     if verbose not in (0, 1, 2):
@@ -802,6 +825,29 @@ def _check_inherited_arguments(
         raise TypeError(f"tensorboard_log must be None or a folder path, got {tensorboard_log!r}")
     if policy_kwargs is not None and not isinstance(policy_kwargs, dict):
         raise TypeError(f"policy_kwargs must be None or a dict of the policy's keyword arguments, got {policy_kwargs!r}")
+
+
+def _check_policy(policy: str | type[ActorCriticPolicy], policy_aliases: dict[str, type[BasePolicy]]) -> None:
+    """Raise for a policy that is neither an alias of ``policy_aliases`` nor an ``ActorCriticPolicy`` subclass."""
+    allowed = f"one of {sorted(policy_aliases)} or an ActorCriticPolicy subclass"
+    if isinstance(policy, str):
+        if policy not in policy_aliases:
+            raise ValueError(f"policy must be {allowed}, got {policy!r}")
+    elif not (isinstance(policy, type) and issubclass(policy, ActorCriticPolicy)):
+        raise TypeError(f"policy must be {allowed}, got {policy!r}")
+
+
+def _check_device(device: th.device | str) -> None:
+    """Raise for a device that torch does not know (``"auto"``: cuda where available, else cpu, as in SB3)."""
+    allowed = "'auto', 'cpu', 'cuda', 'cuda:N', another torch device name, or a torch.device"
+    if isinstance(device, th.device) or device == "auto":
+        return
+    if not isinstance(device, str):
+        raise TypeError(f"device must be {allowed}, got {device!r}")
+    try:
+        th.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device must be {allowed}, got {device!r}") from error
 
 
 def _check_saved_by_reinforce(path: str | pathlib.Path | io.BufferedIOBase) -> None:

@@ -5,6 +5,7 @@ import contextlib
 import importlib.resources
 import io
 import os
+import re
 from typing import Any
 
 import yaml
@@ -12,6 +13,8 @@ from rl_zoo3.exp_manager import ExperimentManager
 from stable_baselines3.common.vec_env import VecEnv
 
 CONFIG_PACKAGE = "sb3_reinforce.zoo_configs"
+# The keys whose string values rl-zoo3 reads as linear schedules (ExperimentManager._preprocess_schedules)
+SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf", "delta_std")
 
 
 def default_config_file(algo: str, env_id: str) -> str | None:
@@ -62,8 +65,24 @@ def _prepared_manager(
     # read_hyperparameters() prints the hyperparameters whatever the verbosity
     with contextlib.redirect_stdout(io.StringIO()):
         hyperparams, _ = manager.read_hyperparameters()
+    _check_schedule_strings(hyperparams, algo, env_id)
+    with contextlib.redirect_stdout(io.StringIO()):
         hyperparams, manager.env_wrapper, _, manager.vec_env_wrapper = manager._preprocess_hyperparams(hyperparams)
     return manager, hyperparams
+
+
+def _check_schedule_strings(hyperparams: dict[str, Any], algo: str, env_id: str) -> None:
+    """
+    rl-zoo3 reads a string under a schedule key as ``lin_<initial value>``: refuse any other string before it fails
+    with an unpacking error. The usual cause is YAML's ``1e-3``, a string; ``!!float 1e-3`` is a number.
+    """
+    for key in SCHEDULE_KEYS:
+        value = hyperparams.get(key)
+        if isinstance(value, str) and not re.fullmatch(r"lin_[-+0-9.eE]+", value):
+            raise ValueError(
+                f"{key} of the {algo} entry for {env_id} is the string {value!r}: it must be a number or a linear "
+                f"schedule 'lin_<initial value>' (in YAML, write !!float 1e-3: a bare 1e-3 is read as a string)"
+            )
 
 
 def get_hyperparameters(
