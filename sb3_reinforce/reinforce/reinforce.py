@@ -1,9 +1,9 @@
-import copy
 import io
 import json
 import math
 import pathlib
 import zipfile
+from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -437,7 +437,7 @@ class REINFORCE(OnPolicyAlgorithm):
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
         # Every step of the update is checked; a refused one restores the state from before the update
-        state_before = copy.deepcopy((self.policy.state_dict(), self.policy.optimizer.state_dict()))
+        state_before = _cloned((self.policy.state_dict(), self.policy.optimizer.state_dict()))
 
         # Update optimizer learning rate
         self._update_learning_rate(self.policy.optimizer)
@@ -621,10 +621,10 @@ class REINFORCE(OnPolicyAlgorithm):
         gradients = [param.grad for param in self.policy.parameters() if param.grad is not None]
         if not th.isfinite(loss):
             raise UpdateRefusedError(f"the {step} loss is {loss.item()}")
-        if not all(th.isfinite(gradient).all() for gradient in gradients):
+        if not _all_finite(gradients):
             raise UpdateRefusedError(f"the {step} gradient is not finite")
         # Finite gradients whose squares overflow freeze the parameters: clipping scales them by 0, Adam divides by inf
-        if gradients and not th.isfinite(th.stack([gradient.norm() for gradient in gradients]).norm()):
+        if gradients and not th.isfinite(th.stack([th.linalg.vector_norm(gradient) for gradient in gradients]).norm()):
             raise UpdateRefusedError(f"the norm of the {step} gradient overflows")
 
     def _check_finite_state(self, step: str) -> None:
@@ -634,11 +634,11 @@ class REINFORCE(OnPolicyAlgorithm):
         :param step: What the step was, for the message
         :raises UpdateRefusedError: if a parameter or the optimizer state is not finite
         """
-        if not all(th.isfinite(parameter).all() for parameter in self.policy.parameters()):
+        if not _all_finite(self.policy.parameters()):
             raise UpdateRefusedError(f"the {step} step made a parameter non-finite")
         optimizer_state = self.policy.optimizer.state.values()
         tensors = [value for state in optimizer_state for value in state.values() if isinstance(value, th.Tensor)]
-        if not all(th.isfinite(tensor).all() for tensor in tensors):
+        if not _all_finite(tensors):
             raise UpdateRefusedError(f"the {step} step made the optimizer state non-finite")
 
     def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
@@ -706,6 +706,30 @@ class REINFORCE(OnPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+
+def _all_finite(tensors: Iterable[th.Tensor]) -> bool:
+    """Whether every element of the floating-point ``tensors`` is finite: one check per device, not one per tensor."""
+    by_device: dict[th.device, list[th.Tensor]] = {}
+    for tensor in tensors:
+        if tensor.is_floating_point():
+            by_device.setdefault(tensor.device, []).append(tensor.detach().reshape(-1))
+    return all(bool(th.isfinite(th.cat(flat)).all()) for flat in by_device.values())
+
+
+def _cloned(state: Any) -> Any:
+    """A copy of nested dicts, lists and tuples with every tensor cloned (a lighter ``copy.deepcopy`` of state dicts)."""
+    if isinstance(state, th.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        copied = type(state)((key, _cloned(value)) for key, value in state.items())
+        if hasattr(state, "_metadata"):
+            # A module's state_dict carries the modules' versions, which load_state_dict reads
+            copied._metadata = state._metadata  # type: ignore[attr-defined]
+        return copied
+    if isinstance(state, list | tuple):
+        return type(state)(_cloned(value) for value in state)
+    return state
 
 
 def _check_hyperparameters(
