@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from rliable import library as rly
 from rliable import metrics
 
+from sb3_reinforce.zoo.published import published_markdown
 from sb3_reinforce.zoo.results import Settings
 
 CONFIDENCE = 0.95
@@ -170,7 +171,10 @@ def summary_markdown(
             f"- {label}{' (held out)' if held_out else ''}: "
             + ", ".join(f"{seed}: {number(score)}" for seed, score in scores_by_seed)
         )
-    return "\n".join([*lines, "", "Final return of each seed:", "", *per_seed]) + "\n"
+    # Other libraries' numbers for the task, in a table of their own (their budgets, metrics and env versions)
+    published = published_markdown(settings.env_id)
+    sections = [*lines, "", "Final return of each seed:", "", *per_seed, *(["", published] if published else [])]
+    return "\n".join(sections).rstrip("\n") + "\n"
 
 
 def plot_learning_curves(evaluations: pd.DataFrame, settings: Settings, reward_threshold: float | None, path: Path) -> None:
