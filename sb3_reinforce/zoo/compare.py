@@ -3,221 +3,47 @@ Compare zoo-configured algorithms: same envs, seeds and step budget, periodic de
 per env (see ``sb3_reinforce.zoo.results`` for the output folder and ``sb3_reinforce.zoo.report`` for the report).
 
 Every finished run is written atomically to ``<output>/<env>/runs/``: an interrupted comparison resumes where it
-stopped when run again with the same output folder.
+stopped when run again with the same output folder. Each run is trained by ``sb3_reinforce.zoo.training``, in this
+process, in ``--jobs`` processes or, with ``--cluster ADDRESS``, on the workers of a Dask cluster
+(``sb3_reinforce.zoo.cluster``).
 """
 
 import argparse
-import io
 import os
 import re
 import shlex
 import shutil
 import signal
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import active_children, get_context
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import pandas as pd
-import torch as th
 import yaml
 from rl_zoo3.utils import ALGOS
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 from tqdm.auto import tqdm
 
-from sb3_reinforce.zoo.checkpoints import (
-    Checkpoint,
-    DamagedCheckpointError,
-    load_checkpoint,
-    restore_normalization,
-    save_checkpoint,
-)
-from sb3_reinforce.zoo.hyperparams import get_hyperparameters, get_n_timesteps, make_eval_env
+from sb3_reinforce.zoo.cluster import ClusterRun, connect, run_on_cluster
+from sb3_reinforce.zoo.hyperparams import get_n_timesteps
 from sb3_reinforce.zoo.registration import register_reinforce
 from sb3_reinforce.zoo.report import plot_learning_curves, summary_markdown
 from sb3_reinforce.zoo.results import (
     Run,
     Settings,
-    checkpoint_path,
     read_runs,
     read_settings,
     record_settings,
     run_file_problem,
     run_path,
-    write_run,
 )
+from sb3_reinforce.zoo.training import RunInterruptedError, train_and_evaluate
 
 # Steps per second of one run on one core of the project's 2-core machine, slowest to fastest entry measured (PPO on
 # LunarLander to REINFORCE on CartPole): the range of the cost estimate printed before a comparison starts
 ESTIMATE_FPS = (1_000, 8_000)
-
-
-class RunInterruptedError(Exception):
-    """A run stopped by SIGTERM or SIGINT after writing its checkpoint: the same command continues it."""
-
-
-# Set by SIGTERM or SIGINT in a training process: the run under way checkpoints and stops, no new run starts there
-_stop_requested = False
-
-
-def _request_stop(signum: int, frame: object) -> None:
-    global _stop_requested
-    _stop_requested = True
-
-
-class PeriodicEvaluation(BaseCallback):
-    """
-    Evaluate the policy (deterministic actions) at the start of training, every ``eval_freq`` env steps and at the end,
-    recording one row per evaluation, and checkpoint the run after each evaluation. ``time_s`` is the training wall
-    time so far, evaluations excluded. Stops training (without a last evaluation) once a stop is requested.
-
-    :param eval_env: The evaluation env (its ``VecNormalize`` statistics, if any, are synced before each evaluation)
-    :param eval_freq: Evaluate every ``eval_freq`` env steps
-    :param n_eval_episodes: Episodes per evaluation
-    :param checkpoint_path: Where the run's checkpoint is written
-    :param rows: The evaluations of a resumed run so far (none for a new run)
-    :param train_time: The training time of a resumed run so far
-    """
-
-    def __init__(
-        self,
-        eval_env: VecEnv,
-        eval_freq: int,
-        n_eval_episodes: int,
-        checkpoint_path: Path,
-        rows: list[dict[str, float]] | None = None,
-        train_time: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.eval_env = eval_env
-        self.eval_freq = eval_freq
-        self.n_eval_episodes = n_eval_episodes
-        self.checkpoint_path = checkpoint_path
-        self.rows: list[dict[str, float]] = list(rows or [])
-        self._train_time_before = train_time
-        self._next_eval = 0
-        self._budget = 0
-        self._start = 0.0
-        self._eval_time = 0.0
-
-    def train_time(self) -> float:
-        """:return: The training wall time of the run so far, evaluations excluded (seconds)"""
-        return self._train_time_before + time.perf_counter() - self._start - self._eval_time
-
-    def _evaluate(self) -> None:
-        eval_start = time.perf_counter()
-        time_s = self.train_time()
-        sync_envs_normalization(self.training_env, self.eval_env)
-        rewards, _ = evaluate_policy(
-            self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes, deterministic=True, return_episode_rewards=True
-        )
-        self._eval_time += time.perf_counter() - eval_start
-        self.rows.append(
-            dict(
-                timesteps=self.num_timesteps,
-                mean_reward=float(np.mean(rewards)),
-                std_reward=float(np.std(rewards)),
-                time_s=time_s,
-            )
-        )
-        self._next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
-        save_checkpoint(self.checkpoint_path, self.model, self.training_env, self.rows, time_s)
-
-    def _on_training_start(self) -> None:
-        self._start = time.perf_counter()
-        self._budget = self.locals["total_timesteps"]
-        if self.rows:
-            self._next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
-        else:
-            self._evaluate()
-
-    def _on_step(self) -> bool:
-        if _stop_requested:
-            return False
-        # The budget is evaluated once, at the end of training: a result file whose last row is before the budget
-        # has lost rows
-        if self._next_eval <= self.num_timesteps < self._budget:
-            self._evaluate()
-        return True
-
-    def _on_training_end(self) -> None:
-        if not _stop_requested and self.rows[-1]["timesteps"] < self.num_timesteps:
-            self._evaluate()
-
-
-def train_and_evaluate(run: Run, settings: Settings, output: Path, device: str, num_threads: int) -> Path:
-    """
-    Train ``run.algo`` with its zoo hyperparameters (and the run's overrides) to the budget, from its checkpoint if it
-    has one, and write its evaluations atomically. SIGTERM or SIGINT stops it at the next env step with a checkpoint.
-
-    :param run: Algorithm, seed and overrides
-    :param settings: Env, budget and evaluation protocol
-    :param output: Output folder of the env's comparison
-    :param device: PyTorch device
-    :param num_threads: Number of PyTorch threads
-    :return: The file written (see ``run_path``)
-    :raises RunInterruptedError: if a stop was requested (the checkpoint is written)
-    """
-    if _stop_requested:
-        raise RunInterruptedError(f"{run.name} not started: stop requested")
-    handlers = {signum: signal.signal(signum, _request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        return _train_and_evaluate(run, settings, output, device, num_threads)
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-
-
-def _train_and_evaluate(run: Run, settings: Settings, output: Path, device: str, num_threads: int) -> Path:
-    th.set_num_threads(num_threads)
-    register_reinforce()
-    hyperparameters = get_hyperparameters(run.algo, settings.env_id, seed=run.seed, overrides=run.overrides)
-    env = hyperparameters["env"]
-    checkpoint = read_checkpoint(checkpoint_path(output, run))
-    if checkpoint is None:
-        model = ALGOS[run.algo](**hyperparameters, device=device)
-        rows, train_time = [], 0.0
-    else:
-        restore_normalization(checkpoint, env)
-        model = ALGOS[run.algo].load(io.BytesIO(checkpoint.model), env=env, device=device)
-        rows, train_time = checkpoint.rows, checkpoint.train_time
-    # One evaluation env per episode, stepped together
-    eval_env = make_eval_env(run.algo, settings.env_id, n_envs=settings.eval_episodes, seed=run.seed, overrides=run.overrides)
-    callback = PeriodicEvaluation(
-        eval_env, settings.eval_freq, settings.eval_episodes, checkpoint_path(output, run), rows, train_time
-    )
-    try:
-        model.learn(settings.n_timesteps - model.num_timesteps, callback=callback, reset_num_timesteps=False)
-        if _stop_requested:
-            save_checkpoint(checkpoint_path(output, run), model, env, callback.rows, callback.train_time())
-            raise RunInterruptedError(f"{run.name} stopped at {model.num_timesteps:,} steps, checkpoint written")
-    finally:
-        env.close()
-        eval_env.close()
-    path = write_run(output, run, callback.rows)
-    checkpoint_path(output, run).unlink()
-    return path
-
-
-def read_checkpoint(path: Path) -> Checkpoint | None:
-    """
-    :param path: A run's checkpoint file
-    :return: The checkpoint, or ``None`` if there is none or it is damaged (then it is removed and said)
-    """
-    if not path.exists():
-        return None
-    try:
-        return load_checkpoint(path)
-    except DamagedCheckpointError as error:
-        print(f"{error}: the run starts again", file=sys.stderr)
-        path.unlink()
-        return None
 
 
 def drop_damaged_runs(output: Path, runs: list[Run], settings: Settings) -> None:
@@ -235,6 +61,17 @@ def drop_damaged_runs(output: Path, runs: list[Run], settings: Settings) -> None
             path.unlink()
 
 
+def pending_runs(output: Path, runs: list[Run], settings: Settings) -> list[Run]:
+    """
+    :param output: Output folder of the env's comparison
+    :param runs: Every run of the comparison
+    :param settings: Their settings
+    :return: The runs with no result file, once the damaged files are removed (see ``drop_damaged_runs``)
+    """
+    drop_damaged_runs(output, runs, settings)
+    return [run for run in runs if not run_path(output, run).exists()]
+
+
 def run_pending(runs: list[Run], settings: Settings, output: Path, jobs: int, device: str, num_threads: int) -> None:
     """
     Train the runs that have no result file yet, ``jobs`` at a time, with a progress bar over all runs.
@@ -243,8 +80,7 @@ def run_pending(runs: list[Run], settings: Settings, output: Path, jobs: int, de
     :param runs: Every run of the env's comparison
     :raises RunInterruptedError: if the runs were stopped
     """
-    drop_damaged_runs(output, runs, settings)
-    pending = [run for run in runs if not run_path(output, run).exists()]
+    pending = pending_runs(output, runs, settings)
     with tqdm(total=len(runs), initial=len(runs) - len(pending), desc=settings.env_id, unit="run") as progress:
         if jobs == 1:
             for run in pending:
@@ -292,6 +128,33 @@ def write_report(output: Path, runs: list[Run], held_out_seeds: frozenset[int], 
     return evaluations
 
 
+def plan_comparison(
+    env_id: str,
+    algos: list[str],
+    seeds: list[int],
+    output: Path,
+    n_timesteps: int | None = None,
+    eval_freq: int | None = None,
+    eval_episodes: int = 10,
+    variants: list[dict[str, Any]] | None = None,
+    held_out_seeds: list[int] | None = None,
+) -> tuple[Settings, list[Run]]:
+    """
+    Record the settings of an env's comparison in its output folder (or check them against the recorded ones).
+
+    The parameters are those of ``compare``.
+
+    :return: The settings and every run of the comparison, finished or not
+    """
+    register_reinforce()
+    n_timesteps = n_timesteps or max(get_n_timesteps(algo, env_id) for algo in algos)
+    settings = Settings(env_id, n_timesteps, eval_freq or max(n_timesteps // 20, 1), eval_episodes)
+    record_settings(output, settings)
+    all_seeds = [*seeds, *(held_out_seeds or [])]
+    runs = [Run(algo, seed, overrides) for algo in algos for overrides in [{}, *(variants or [])] for seed in all_seeds]
+    return settings, runs
+
+
 def compare(
     env_id: str,
     algos: list[str],
@@ -326,14 +189,51 @@ def compare(
     :param command: The command that reproduces the comparison, stated in the summary
     :return: Every evaluation of every run
     """
-    register_reinforce()
-    n_timesteps = n_timesteps or max(get_n_timesteps(algo, env_id) for algo in algos)
-    settings = Settings(env_id, n_timesteps, eval_freq or max(n_timesteps // 20, 1), eval_episodes)
-    record_settings(output, settings)
-    all_seeds = [*seeds, *(held_out_seeds or [])]
-    runs = [Run(algo, seed, overrides) for algo in algos for overrides in [{}, *(variants or [])] for seed in all_seeds]
+    settings, runs = plan_comparison(
+        env_id, algos, seeds, output, n_timesteps, eval_freq, eval_episodes, variants, held_out_seeds
+    )
     run_pending(runs, settings, output, jobs, device, num_threads)
     return write_report(output, runs, frozenset(held_out_seeds or []), command)
+
+
+def train_on_cluster(args: argparse.Namespace, n_timesteps: dict[str, int]) -> None:
+    """
+    Train the unfinished runs of every env of a ``compare`` command line on the cluster at ``args.cluster``, all envs
+    at once. The settings of each env's output folder are recorded (or checked) first, as without a cluster.
+
+    :param args: The parsed command line
+    :param n_timesteps: Budget per run of each env
+    :raises SystemExit: if a run failed (the finished ones are kept) or a signal stopped the driver
+    """
+    tasks = []
+    for env_id in args.env:
+        output = (args.output / env_id).resolve()
+        settings, runs = plan_comparison(
+            env_id,
+            args.algos,
+            args.seeds,
+            output,
+            n_timesteps=n_timesteps[env_id],
+            eval_freq=args.eval_freq,
+            eval_episodes=args.eval_episodes,
+            variants=[dict(overrides) for overrides in args.set or []],
+            held_out_seeds=args.held_out_seeds,
+        )
+        tasks += [ClusterRun(run, settings, output) for run in pending_runs(output, runs, settings)]
+    if not tasks:
+        return
+    with connect(args.cluster) as client:
+        workers = client.nthreads()
+        print(f"Dask scheduler {args.cluster}: {len(workers)} workers, {sum(workers.values())} threads", flush=True)
+        try:
+            failed = run_on_cluster(client, tasks, args.device, args.num_threads)
+        except RunInterruptedError as error:
+            raise SystemExit(f"{error}. Run the same command again to continue once they are done.") from None
+    if failed:
+        raise SystemExit(
+            f"{len(failed)} run(s) failed, see above: {', '.join(task.name for task in failed)}. The other runs are "
+            "kept: run the same command again to retry the failed ones."
+        )
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -378,10 +278,11 @@ def describe_grid(args: argparse.Namespace, n_timesteps: dict[str, int]) -> str:
     runs_per_env = len(args.algos) * n_variants * n_seeds
     total_steps = sum(steps * runs_per_env for steps in n_timesteps.values())
     fastest, slowest = (total_steps / fps / 60 / args.jobs for fps in reversed(ESTIMATE_FPS))
+    where = f"with --jobs {args.jobs}" if args.cluster is None else "on one cluster worker (divide by their number)"
     return (
         f"{len(n_timesteps)} env(s) x {len(args.algos)} algo(s) x {n_variants} variant(s) x {n_seeds} seed(s) = "
         f"{runs_per_env * len(n_timesteps)} runs, {total_steps:,} env steps in all; finished runs in {args.output} are "
-        f"kept. At {ESTIMATE_FPS[0]:,}-{ESTIMATE_FPS[1]:,} steps/s per run with --jobs {args.jobs}: about "
+        f"kept. At {ESTIMATE_FPS[0]:,}-{ESTIMATE_FPS[1]:,} steps/s per run {where}: about "
         f"{fastest:.0f}-{slowest:.0f} min."
     )
 
@@ -415,6 +316,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-freq", type=positive_int, help="evaluate every N env steps (default: budget / 20)")
     parser.add_argument("--eval-episodes", type=positive_int, default=10, help="deterministic episodes per evaluation")
     parser.add_argument("--jobs", type=positive_int, default=1, help="runs trained in parallel processes")
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="train the runs of every env as tasks of the Dask scheduler at ADDRESS (e.g. tcp://10.0.0.5:8786) instead "
+        "of local processes; every worker must see --output at the same path (pip install 'sb3_reinforce[cluster]')",
+    )
     parser.add_argument("--device", default="cpu", help="PyTorch device")
     parser.add_argument("--num-threads", type=positive_int, default=1, help="PyTorch threads per run")
     parser.add_argument("--output", type=Path, default=Path("compare"), help="output folder, one sub-folder per env")
@@ -439,6 +346,8 @@ def main(argv: list[str] | None = None) -> None:
     args.held_out_seeds = sorted({seed for seeds in args.held_out_seeds or [] for seed in seeds})
     if overlap := set(args.seeds) & set(args.held_out_seeds):
         parser.error(f"--seeds and --held-out-seeds share {sorted(overlap)}")
+    if args.cluster is not None and args.jobs > 1:
+        parser.error("--cluster trains the runs on the cluster's workers: it takes no --jobs")
     register_reinforce()
     if unknown := [algo for algo in args.algos if algo not in ALGOS]:
         parser.error(f"unknown algorithm(s) {unknown}; choose from {sorted(ALGOS)}")
@@ -451,7 +360,10 @@ def main(argv: list[str] | None = None) -> None:
         env_id: args.n_timesteps or max(get_n_timesteps(algo, env_id) for algo in args.algos) for env_id in args.env
     }
     print(describe_grid(args, n_timesteps), flush=True)
+    if args.cluster is not None:
+        train_on_cluster(args, n_timesteps)
     command = f"python -m sb3_reinforce.compare {shlex.join(argv)}"
+    # With --cluster every run is finished by now: compare only writes the reports
     for env_id in args.env:
         output = args.output / env_id
         try:
