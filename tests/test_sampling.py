@@ -18,6 +18,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_reinforce import REINFORCE
+from sb3_reinforce.reinforce import SquashedActorCriticPolicy
 from sb3_reinforce.reinforce.sampling import _sample_categorical, action_sampler, fast_sampling
 from tests.envs import CountingEnv
 
@@ -145,6 +146,8 @@ class CustomCategorical(CategoricalDistribution):
 FALLBACKS = {
     "gSDE": dict(action="Box", use_sde=True),
     "gSDE squash_output": dict(action="Box", use_sde=True, squash_output=True),
+    # A SquashedDiagGaussianDistribution: a DiagGaussianDistribution subclass, which the fast path would not squash
+    "SquashedMlpPolicy": dict(action="Box", policy_class=SquashedActorCriticPolicy),
     "custom policy class": dict(action="Discrete", policy_class=OverriddenForward),
     "custom distribution": dict(action="Discrete"),
     "get_distribution replaced on the instance": dict(action="Box"),

@@ -30,7 +30,12 @@ class TupleObservationEnv(gym.Env):
 
 # (argument, bad value, error, message): at least one row for every argument of REINFORCE.__init__
 CONSTRUCTOR_ROWS = [
-    ("policy", "FooPolicy", ValueError, r"policy must be one of \['CnnPolicy', 'MlpPolicy', 'MultiInputPolicy'\]"),
+    (
+        "policy",
+        "FooPolicy",
+        ValueError,
+        r"policy must be one of \['CnnPolicy', 'MlpPolicy', 'MultiInputPolicy', 'SquashedMlpPolicy'\]",
+    ),
     ("policy", 3, TypeError, "policy must be one of .* or an ActorCriticPolicy subclass"),
     ("env", None, TypeError, "env must be a gymnasium env, a VecEnv or a registered env id"),
     ("env", TupleObservationEnv(), TypeError, "does not support the observation space Tuple.*; supported: Box"),
@@ -85,6 +90,8 @@ COMBINATION_ROWS = [
     (dict(baseline=None, n_critic_updates=1), ValueError, "n_critic_updates=1 fits the value head: it needs baseline="),
     (dict(baseline="mean", bootstrap_truncated=True), ValueError, "bootstrap_truncated=True .* needs baseline='value'"),
     (dict(use_sde=True), ValueError, "gSDE.* can only be used with continuous actions"),
+    # SB3 squashes gSDE's actions only (it asserts so); the tanh-squashed Gaussian without gSDE is a policy of its own
+    (dict(policy_kwargs=dict(squash_output=True)), ValueError, "needs use_sde=True .* use policy='SquashedMlpPolicy'"),
 ]
 
 # The hyperparameters that load() takes as overrides and checks like the constructor

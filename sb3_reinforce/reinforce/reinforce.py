@@ -21,7 +21,13 @@ from torch.nn import functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from sb3_reinforce.reinforce.buffers import EpisodeBatch, EpisodeBuffer
-from sb3_reinforce.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_reinforce.reinforce.policies import (
+    CnnPolicy,
+    MlpPolicy,
+    MultiInputPolicy,
+    SquashedActorCriticPolicy,
+    SquashedMlpPolicy,
+)
 from sb3_reinforce.reinforce.sampling import action_sampler
 
 # Saved by every release of REINFORCE, by no SB3 algorithm
@@ -66,7 +72,8 @@ class REINFORCE(OnPolicyAlgorithm):
     Paper: https://link.springer.com/article/10.1007/BF00992696 (Williams, 1992)
     Code: this package; compare with SB3's A2C (https://github.com/DLR-RM/stable-baselines3)
 
-    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy, ...)
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy, SquashedMlpPolicy: Box actions
+        bounded by tanh, ...)
     :param env: The environment to learn from (if registered in Gym, can be str)
     :param learning_rate: The learning rate, it can be a function of the current progress remaining (from 1 to 0)
     :param n_episodes: Number of complete episodes per update (split as evenly as possible across the envs,
@@ -125,6 +132,7 @@ class REINFORCE(OnPolicyAlgorithm):
         "MlpPolicy": MlpPolicy,
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
+        "SquashedMlpPolicy": SquashedMlpPolicy,
     }
     # SB3's learn() hands self.rollout_buffer to collect_rollouts(): REINFORCE's holds complete episodes, it is no
     # RolloutBuffer (no GAE), hence the narrower type
@@ -371,14 +379,15 @@ class REINFORCE(OnPolicyAlgorithm):
 
     def _env_actions(self, actions: np.ndarray) -> np.ndarray:
         """
-        Rescale (squashed policies) or clip (Gaussian policies) Box actions to the env's bounds, as SB3 does, in the
-        action space's shape (the distribution samples them flat: ``(n_envs, action_dim)``).
+        Rescale (squashed policies) and clip Box actions to the env's bounds, as SB3 does, in the action space's shape
+        (the distribution samples them flat: ``(n_envs, action_dim)``).
         """
         if not isinstance(self.action_space, spaces.Box):
             return actions
         actions = actions.reshape((-1, *self.action_space.shape))
         if self.policy.squash_output:
-            return self.policy.unscale_action(actions)
+            actions = self.policy.unscale_action(actions)
+        # Squashed actions too: in float32 the rescaling of -1 or 1 can round an ulp past a bound
         return np.clip(actions, self.action_space.low, self.action_space.high)
 
     def _truncation_values(self, dones: np.ndarray, infos: list[dict[str, Any]]) -> np.ndarray:
@@ -488,7 +497,8 @@ class REINFORCE(OnPolicyAlgorithm):
 
         # Entropy loss favor exploration
         if entropy is None:
-            # Approximate entropy when no analytical form
+            # Approximate entropy when no analytical form, as SB3's PPO (its gradient is zero on average: a squashed
+            # Gaussian of SquashedMlpPolicy returns an unbiased estimate of the entropy instead of None)
             entropy_loss = -th.mean(-log_prob)
         else:
             entropy_loss = -th.mean(entropy)
@@ -849,6 +859,7 @@ def _check_inherited_arguments(
         raise TypeError(f"tensorboard_log must be None or a folder path, got {tensorboard_log!r}")
     if policy_kwargs is not None and not isinstance(policy_kwargs, dict):
         raise TypeError(f"policy_kwargs must be None or a dict of the policy's keyword arguments, got {policy_kwargs!r}")
+    _check_squash_output(policy, policy_aliases, use_sde, policy_kwargs)
 
 
 def _check_policy(policy: str | type[ActorCriticPolicy], policy_aliases: dict[str, type[BasePolicy]]) -> None:
@@ -859,6 +870,25 @@ def _check_policy(policy: str | type[ActorCriticPolicy], policy_aliases: dict[st
             raise ValueError(f"policy must be {allowed}, got {policy!r}")
     elif not (isinstance(policy, type) and issubclass(policy, ActorCriticPolicy)):
         raise TypeError(f"policy must be {allowed}, got {policy!r}")
+
+
+def _check_squash_output(
+    policy: str | type[ActorCriticPolicy],
+    policy_aliases: dict[str, type[BasePolicy]],
+    use_sde: bool,
+    policy_kwargs: dict[str, Any] | None,
+) -> None:
+    """
+    Raise for ``squash_output=True`` without gSDE on SB3's policies: SB3 asserts it, and under ``python -O`` they would
+    rescale an unbounded Gaussian past the bounds (``_env_actions``). ``SquashedMlpPolicy`` is that option.
+    """
+    policy_class = policy_aliases[policy] if isinstance(policy, str) else policy
+    squashed_policy = issubclass(policy_class, SquashedActorCriticPolicy)
+    if policy_kwargs is not None and policy_kwargs.get("squash_output") and not use_sde and not squashed_policy:
+        raise ValueError(
+            "policy_kwargs squash_output=True needs use_sde=True with SB3's policies (they squash gSDE's actions "
+            "only); for a tanh-squashed Gaussian without gSDE, use policy='SquashedMlpPolicy'"
+        )
 
 
 def _check_device(device: th.device | str) -> None:
