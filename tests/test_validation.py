@@ -2,7 +2,7 @@
 Bad values refused up front, one table per way in: REINFORCE's constructor (every argument, own and inherited: a new
 argument without a row fails ``test_every_argument_has_a_row``), ``REINFORCE.load`` overrides, zoo YAML entries and
 ``sb3_reinforce.exact``'s inputs. Each raises ``ValueError`` or ``TypeError`` naming the argument and the allowed values,
-before anything is collected or trained. ``compare``'s command line has its table in ``tests/test_compare.py``.
+before anything is collected or trained; ``compare``'s command line exits with status 2 and the reason, before any run.
 """
 
 import inspect
@@ -19,6 +19,7 @@ from sb3_reinforce import REINFORCE
 from sb3_reinforce import exact as E
 from sb3_reinforce.exact import TabularMDP
 from sb3_reinforce.zoo import get_hyperparameters
+from sb3_reinforce.zoo.compare import main as compare_main
 
 
 class TupleObservationEnv(gym.Env):
@@ -177,6 +178,38 @@ def test_zoo_yaml_value_refused(tmp_path: Path, key: str, yaml_value: str, error
     assert key in yaml.safe_load(config.read_text())["CartPole-v1"]
     with pytest.raises(error, match=message):
         REINFORCE(**get_hyperparameters("reinforce", "CartPole-v1", conf_file=str(config)))
+
+
+GRID = ["--env", "CartPole-v1", "--algos", "reinforce", "-n", "100"]
+
+# (compare's arguments, message): argparse's exit status 2 with the message, before the grid is printed
+COMPARE_ROWS = [
+    ([], "the following arguments are required: --env, --algos"),
+    (["--env", "CartPole-v1", "--algos", "nope"], "unknown algorithm(s) ['nope']"),
+    (["--env", "NoSuchEnv-v0", "--algos", "ppo"], "unknown environment 'NoSuchEnv-v0'"),
+    ([*GRID, "--seeds", "4-2"], "a seed is a non-negative int or a range"),
+    ([*GRID, "--seeds", "0-2", "--held-out-seeds", "2"], "share [2]"),
+    (["--env", "CartPole-v1", "--algos", "reinforce", "-n", "0"], "argument -n/--n-timesteps: expected an int >= 1, got '0'"),
+    ([*GRID, "--eval-freq", "0"], "argument --eval-freq: expected an int >= 1, got '0'"),
+    ([*GRID, "--eval-episodes", "0"], "argument --eval-episodes: expected an int >= 1, got '0'"),
+    ([*GRID, "--jobs", "0"], "argument --jobs: expected an int >= 1, got '0'"),
+    ([*GRID, "--num-threads", "0"], "argument --num-threads: expected an int >= 1, got '0'"),
+    ([*GRID, "--device", "gpu"], "argument --device: expected a PyTorch device such as cpu, cuda or cuda:1, got 'gpu'"),
+    ([*GRID, "--jobs", "2", "--cluster", "tcp://127.0.0.1:1"], "--cluster trains the runs on the cluster's workers"),
+    ([*GRID, "--set", "gamma"], "a hyperparameter override is name=value"),
+    # A --set value is checked by building the model of every (env, algo, variant) once, before any run
+    ([*GRID, "--set", "gamma=2"], "reinforce on CartPole-v1 with {'gamma': 2}: gamma must be a float in [0, 1]"),
+    ([*GRID, "--set", "estimator=foo"], "reinforce on CartPole-v1 with {'estimator': 'foo'}: Unknown estimator 'foo'"),
+]
+
+
+@pytest.mark.parametrize("argv, message", COMPARE_ROWS)
+def test_compare_refuses(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        compare_main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err, err
 
 
 MDP = TabularMDP.random(3, 2, gamma=0.9, seed=0)

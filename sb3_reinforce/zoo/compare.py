@@ -22,12 +22,13 @@ from typing import Any
 
 import gymnasium as gym
 import pandas as pd
+import torch as th
 import yaml
 from rl_zoo3.utils import ALGOS
 from tqdm.auto import tqdm
 
 from sb3_reinforce.zoo.cluster import ClusterRun, connect, run_on_cluster
-from sb3_reinforce.zoo.hyperparams import get_n_timesteps
+from sb3_reinforce.zoo.hyperparams import get_hyperparameters, get_n_timesteps
 from sb3_reinforce.zoo.registration import register_reinforce
 from sb3_reinforce.zoo.report import plot_learning_curves, summary_markdown
 from sb3_reinforce.zoo.results import (
@@ -322,7 +323,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="train the runs of every env as tasks of the Dask scheduler at ADDRESS (e.g. tcp://10.0.0.5:8786) instead "
         "of local processes; every worker must see --output at the same path (pip install 'sb3_reinforce[cluster]')",
     )
-    parser.add_argument("--device", default="cpu", help="PyTorch device")
+    parser.add_argument("--device", type=torch_device, default="cpu", help="PyTorch device")
     parser.add_argument("--num-threads", type=positive_int, default=1, help="PyTorch threads per run")
     parser.add_argument("--output", type=Path, default=Path("compare"), help="output folder, one sub-folder per env")
     parser.add_argument(
@@ -331,6 +332,34 @@ def make_parser() -> argparse.ArgumentParser:
         help="also copy each env's summary and curves to RESULTS/<env>.md and RESULTS/<env>.png (e.g. docs/results)",
     )
     return parser
+
+
+def torch_device(text: str) -> str:
+    """Argument type of ``--device``: a device name torch knows (``cpu``, ``cuda``, ``cuda:1``, ...)."""
+    try:
+        th.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"expected a PyTorch device such as cpu, cuda or cuda:1, got {text!r}") from None
+    return text
+
+
+def check_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """
+    Build the model of every (env, algo, variant) of the grid once, before any run, so that a bad entry or ``--set``
+    value is refused up front (with the algorithm's own error) rather than when its first run starts.
+
+    :param parser: The command line's parser (its ``error`` exits with status 2)
+    :param args: The parsed arguments
+    """
+    for env_id in args.env:
+        for algo in args.algos:
+            for overrides in [{}, *(dict(variant) for variant in args.set or [])]:
+                try:
+                    model = ALGOS[algo](**get_hyperparameters(algo, env_id, seed=0, overrides=overrides), device="cpu")
+                except (TypeError, ValueError) as error:
+                    parser.error(f"{algo} on {env_id} with {overrides or 'its zoo entry'}: {error}")
+                # get_hyperparameters gave the model its env
+                model.get_env().close()  # type: ignore[union-attr]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -356,6 +385,7 @@ def main(argv: list[str] | None = None) -> None:
             gym.spec(env_id)
         except gym.error.Error as error:
             parser.error(f"unknown environment {env_id!r}: {error}")
+    check_models(parser, args)
     n_timesteps = {
         env_id: args.n_timesteps or max(get_n_timesteps(algo, env_id) for algo in args.algos) for env_id in args.env
     }
