@@ -229,7 +229,7 @@ class StepCounter(BaseCallback):
         return True
 
 
-def test_one_callback_step_and_one_info_update_per_vectorised_step():
+def test_one_callback_step_per_vectorised_step_and_the_batch_episodes_logged():
     # Quotas (2, 1) of episodes of 4 steps: env 0 needs 8 steps; env 1 ends 2 episodes meanwhile (one outside the batch)
     model = REINFORCE("MlpPolicy", make_vec_env(CountingEnv, n_envs=2), n_episodes=3, seed=0)
     callback = StepCounter()
