@@ -217,7 +217,7 @@ def train_on_cluster(args: argparse.Namespace, n_timesteps: dict[str, int]) -> N
             n_timesteps=n_timesteps[env_id],
             eval_freq=args.eval_freq,
             eval_episodes=args.eval_episodes,
-            variants=[dict(overrides) for overrides in args.set or []],
+            variants=args.set,
             held_out_seeds=args.held_out_seeds,
         )
         tasks += [ClusterRun(run, settings, output) for run in pending_runs(output, runs, settings)]
@@ -274,7 +274,7 @@ def describe_grid(args: argparse.Namespace, n_timesteps: dict[str, int]) -> str:
     :param n_timesteps: Budget per run of each env
     :return: The grid and a range of its cost, printed before training starts
     """
-    n_variants = 1 + len(args.set or [])
+    n_variants = 1 + len(args.set)
     n_seeds = len(args.seeds) + len(args.held_out_seeds or [])
     runs_per_env = len(args.algos) * n_variants * n_seeds
     total_steps = sum(steps * runs_per_env for steps in n_timesteps.values())
@@ -353,7 +353,7 @@ def check_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     """
     for env_id in args.env:
         for algo in args.algos:
-            for overrides in [{}, *(dict(variant) for variant in args.set or [])]:
+            for overrides in [{}, *args.set]:
                 try:
                     model = ALGOS[algo](**get_hyperparameters(algo, env_id, seed=0, overrides=overrides), device="cpu")
                 except (TypeError, ValueError) as error:
@@ -373,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.seeds = sorted({seed for seeds in args.seeds for seed in seeds})
     args.held_out_seeds = sorted({seed for seeds in args.held_out_seeds or [] for seed in seeds})
+    # One dict of overrides per --set (each a variant row)
+    args.set = [dict(overrides) for overrides in args.set or []]
     if overlap := set(args.seeds) & set(args.held_out_seeds):
         parser.error(f"--seeds and --held-out-seeds share {sorted(overlap)}")
     if args.cluster is not None and args.jobs > 1:
@@ -405,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
                 n_timesteps=n_timesteps[env_id],
                 eval_freq=args.eval_freq,
                 eval_episodes=args.eval_episodes,
-                variants=[dict(overrides) for overrides in args.set or []],
+                variants=args.set,
                 held_out_seeds=args.held_out_seeds,
                 jobs=args.jobs,
                 device=args.device,
