@@ -23,7 +23,7 @@ from sb3_reinforce.zoo import get_hyperparameters, register_reinforce
 # Part of the run -> the functions whose time is charged to it (the first of them on a stack, from the outermost)
 PARTS = {
     "VecEnv step (env, Monitor, VecEnv)": ("step",),
-    "action draw (policy forward and sampling)": ("_fast_actions", "_sb3_actions", "get_distribution", "get_actions"),
+    "action draw (policy forward and sampling)": ("fast_actions", "_sb3_actions", "get_distribution", "get_actions"),
     "observation to tensor": ("obs_as_tensor",),
     "buffer writes": ("add",),
     "callbacks and episode log": ("on_step", "_update_info_buffer", "update_locals"),

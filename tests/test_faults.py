@@ -90,6 +90,39 @@ def test_refused_value_regression_restores_the_whole_update(monkeypatch):
     assert model._n_updates == 2
 
 
+@pytest.mark.parametrize("corrupted", ["gradient", "overflowing gradient", "parameter", "optimizer state"])
+@pytest.mark.parametrize("critic_step", [1, 3])
+def test_value_regression_step_leaving_a_non_finite_state_is_refused(monkeypatch, critic_step, corrupted):
+    # Each value-regression step's loss is checked; the state once, after the last step. A corruption by the first of
+    # 3 steps is refused at a later check, one by the last step at the final check
+    model = trained(n_critic_updates=3)
+    state = training_state(model)
+    optimizer = model.policy.optimizer
+    adam_step = optimizer.step
+    steps = []
+
+    def corrupting_step(*args, **kwargs):
+        # Step 1 of an update is the policy-gradient step, then one value-regression step per epoch (4 transitions)
+        steps.append(None)
+        weight = model.policy.value_net.weight
+        corrupt = len(steps) == 1 + critic_step
+        if corrupt and corrupted.endswith("gradient"):
+            weight.grad[0, 0] = np.nan if corrupted == "gradient" else 1e30
+        adam_step(*args, **kwargs)
+        if corrupt and corrupted in ("parameter", "optimizer state"):
+            with th.no_grad():
+                if corrupted == "parameter":
+                    weight[0, 0] = np.nan
+                else:
+                    optimizer.state[weight]["exp_avg_sq"][0, 0] = np.inf
+
+    monkeypatch.setattr(optimizer, "step", corrupting_step)
+    with pytest.raises(ValueError, match=r"refused: the value-regression .*Nothing of this update was applied"):
+        model.learn(4, reset_num_timesteps=False)
+    assert_state_unchanged(model, state)
+    assert model._n_updates == 2
+
+
 def test_value_regression_leaves_the_policy_outputs_unchanged_with_a_shared_features_extractor(monkeypatch):
     model = REINFORCE("CnnPolicy", make_vec_env(ImageEnv, n_envs=1), n_episodes=2, n_critic_updates=3, seed=0)
     assert model.policy.share_features_extractor

@@ -19,7 +19,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_reinforce import REINFORCE
 from sb3_reinforce.reinforce import SquashedActorCriticPolicy
-from sb3_reinforce.reinforce.sampling import _sample_categorical, action_sampler, fast_sampling
+from sb3_reinforce.reinforce.sampling import _direct_actor, _sample_categorical, action_sampler, fast_sampling
 from tests.envs import CountingEnv
 
 ACTION_SPACES = {
@@ -105,6 +105,51 @@ def test_fast_path_reads_image_and_dict_observations_as_sb3(observation, action)
     policy = make_policy(ACTION_SPACES[action], observation)
     assert fast_sampling(policy)
     assert_same_draws(policy, observations(policy, 8), range(10))
+
+
+@pytest.mark.parametrize("activation_fn", [th.nn.Tanh, th.nn.ReLU])
+@pytest.mark.parametrize("action", ACTION_SPACES)
+def test_default_mlp_actor_runs_as_torch_functions(action, activation_fn):
+    # The MLP policy's actor without nn.Module calls: the same parameters, so the same draws, bit for bit
+    policy = make_policy(ACTION_SPACES[action], activation_fn=activation_fn, net_arch=[16, 8])
+    assert _direct_actor(policy) is not None
+    assert_same_draws(policy, observations(policy, 8), range(20))
+
+
+def shift_logits(module, inputs, output):
+    """A forward hook that changes the actor's output: a path that skips hooks draws other actions."""
+    return output + th.arange(output.shape[-1], dtype=output.dtype)
+
+
+MODULE_PATH_CASES = {
+    "forward hook": lambda policy: policy.action_net.register_forward_hook(shift_logits),
+    "forward pre-hook": lambda policy: policy.mlp_extractor.policy_net[0].register_forward_pre_hook(
+        lambda module, inputs: (inputs[0] * 3,)
+    ),
+    "global forward hook": lambda policy: th.nn.modules.module.register_module_forward_hook(shift_logits),
+    "forward replaced on an instance": lambda policy: setattr(
+        policy.action_net, "forward", lambda x: th.nn.Linear.forward(policy.action_net, x) + 1.0
+    ),
+    "other activation": None,
+    "in-place ReLU": None,
+    "image": None,
+}
+
+
+@pytest.mark.parametrize("case", MODULE_PATH_CASES)
+def test_modules_are_called_where_they_may_do_more_than_forward(case):
+    # Hooks and other modules: the actor is called module by module, as SB3 calls it
+    observation = "image" if case == "image" else "flat"
+    activation_fn = {"other activation": th.nn.ELU, "in-place ReLU": lambda: th.nn.ReLU(inplace=True)}.get(case, th.nn.Tanh)
+    policy = make_policy(ACTION_SPACES["Discrete"], observation, activation_fn=activation_fn)
+    handle = MODULE_PATH_CASES[case](policy) if MODULE_PATH_CASES[case] else None
+    try:
+        assert fast_sampling(policy)
+        assert _direct_actor(policy) is None
+        assert_same_draws(policy, observations(policy, 8), range(20))
+    finally:
+        if handle is not None:
+            handle.remove()
 
 
 def action_frequency_z_scores(draws: th.Tensor, probs: th.Tensor) -> np.ndarray:

@@ -591,6 +591,7 @@ class REINFORCE(OnPolicyAlgorithm):
         """
         n_steps = len(batch.rewards_to_go)
         critic_parameters = self.critic_parameters()
+        other_parameters = [parameter for parameter in self.policy.parameters() if parameter not in critic_parameters]
         for _ in range(self.n_critic_updates):
             for indices in th.randperm(n_steps, device=self.device).split(self.critic_batch_size):
                 observations = (
@@ -602,13 +603,17 @@ class REINFORCE(OnPolicyAlgorithm):
                 value_loss = F.mse_loss(batch.rewards_to_go[indices], values)
                 self.policy.optimizer.zero_grad()
                 value_loss.backward()
-                self._check_finite_gradient(value_loss, "value-regression")
-                for parameter in self.policy.parameters():
-                    if parameter not in critic_parameters:
-                        # No gradient: the optimizer skips the parameter (a zero gradient would still move it with Adam)
-                        parameter.grad = None
+                if not th.isfinite(value_loss):
+                    raise UpdateRefusedError(f"the value-regression loss is {value_loss.item()}")
+                for parameter in other_parameters:
+                    # No gradient: the optimizer skips the parameter (a zero gradient would still move it with Adam)
+                    parameter.grad = None
                 self.policy.optimizer.step()
-                self._check_finite_state("value-regression")
+        if self.n_critic_updates > 0:
+            # The state is checked once, after the last step: a non-finite gradient (or one whose square overflows)
+            # leaves a non-finite parameter or optimizer state; a non-finite parameter makes the next loss non-finite
+            # (refused above) and a non-finite optimizer state stays non-finite (refused here)
+            self._check_finite_state("value-regression")
 
     def critic_parameters(self) -> set[th.nn.Parameter]:
         """
