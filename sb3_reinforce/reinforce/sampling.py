@@ -118,7 +118,7 @@ def _direct_actor(policy: ActorCriticPolicy) -> Callable[[PyTorchObs], th.Tensor
     The actor of SB3's default MLP policy (flat Box observations, ``FlattenExtractor``, ``MlpExtractor``, linear
     layers and Tanh/ReLU activations) as the torch functions its modules' ``forward`` calls: ``obs.float()`` (SB3's
     preprocessing of a Box), ``flatten``, ``F.linear``, the activation. The same operations on the same tensors, so
-    the same parameters bit for bit, without ``nn.Module.__call__`` (a third of the draw's time on CartPole).
+    the same distribution parameters bit for bit, without the overhead of ``nn.Module.__call__``.
 
     Module hooks are what ``__call__`` adds: a policy with a forward hook or pre-hook (on one of these modules or
     global), a ``forward`` replaced on a module instance, or any other module type gets ``None`` (the module path).
