@@ -603,8 +603,7 @@ class REINFORCE(OnPolicyAlgorithm):
                 value_loss = F.mse_loss(batch.rewards_to_go[indices], values)
                 self.policy.optimizer.zero_grad()
                 value_loss.backward()
-                if not th.isfinite(value_loss):
-                    raise UpdateRefusedError(f"the value-regression loss is {value_loss.item()}")
+                self._check_finite_loss(value_loss, "value-regression")
                 for parameter in other_parameters:
                     # No gradient: the optimizer skips the parameter (a zero gradient would still move it with Adam)
                     parameter.grad = None
@@ -625,6 +624,18 @@ class REINFORCE(OnPolicyAlgorithm):
             modules.append(self.policy.vf_features_extractor)
         return {parameter for module in modules for parameter in module.parameters()}
 
+    @staticmethod
+    def _check_finite_loss(loss: th.Tensor, step: str) -> None:
+        """
+        Refuse a non-finite loss before its optimizer step.
+
+        :param loss: The loss of the step
+        :param step: What the step is, for the message
+        :raises UpdateRefusedError: if the loss is not finite
+        """
+        if not th.isfinite(loss):
+            raise UpdateRefusedError(f"the {step} loss is {loss.item()}")
+
     def _check_finite_gradient(self, loss: th.Tensor, step: str) -> None:
         """
         Refuse a non-finite loss or gradient, or one whose norm overflows, before an optimizer step.
@@ -633,9 +644,8 @@ class REINFORCE(OnPolicyAlgorithm):
         :param step: What the step is, for the message
         :raises UpdateRefusedError: if the step would corrupt the parameters or the optimizer state
         """
+        self._check_finite_loss(loss, step)
         gradients = [param.grad for param in self.policy.parameters() if param.grad is not None]
-        if not th.isfinite(loss):
-            raise UpdateRefusedError(f"the {step} loss is {loss.item()}")
         if not _all_finite(gradients):
             raise UpdateRefusedError(f"the {step} gradient is not finite")
         # Finite gradients whose squares overflow freeze the parameters: clipping scales them by 0, Adam divides by inf
