@@ -139,18 +139,14 @@ def _direct_actor(policy: ActorCriticPolicy) -> Callable[[PyTorchObs], th.Tensor
         return None
     layers = [*policy.mlp_extractor.policy_net, policy.action_net]
     modules = [extractor, extractor.flatten, policy.mlp_extractor, policy.mlp_extractor.policy_net, *layers]
+    functions = [_layer_function(layer) for layer in layers]
     if (
         (extractor.flatten.start_dim, extractor.flatten.end_dim) != (1, -1)
         or type(policy.action_net) is not nn.Linear
-        or not all(type(layer) is nn.Linear or _activation_function(layer) is not None for layer in layers)
+        or None in functions
         or _module_hooks_apply(modules)
     ):
         return None
-
-    def linear(layer: nn.Linear) -> Callable[[th.Tensor], th.Tensor]:
-        return lambda x: F.linear(x, layer.weight, layer.bias)
-
-    functions = [linear(layer) if isinstance(layer, nn.Linear) else _activation_function(layer) for layer in layers]
 
     def actor(obs: PyTorchObs) -> th.Tensor:
         x = th.flatten(obs.float(), 1)  # type: ignore[union-attr]  # a Box space: a tensor, not a dict
@@ -161,8 +157,13 @@ def _direct_actor(policy: ActorCriticPolicy) -> Callable[[PyTorchObs], th.Tensor
     return actor
 
 
-def _activation_function(module: nn.Module) -> Callable[[th.Tensor], th.Tensor] | None:
-    """:return: The function ``module.forward`` applies (Tanh, ReLU not in place), or ``None`` for other modules"""
+def _layer_function(module: nn.Module) -> Callable[[th.Tensor], th.Tensor] | None:
+    """
+    :return: The function ``module.forward`` applies (Linear with the module's current weights, Tanh, ReLU not in
+        place), or ``None`` for other modules
+    """
+    if type(module) is nn.Linear:
+        return lambda x: F.linear(x, module.weight, module.bias)
     if type(module) is nn.Tanh:
         return th.tanh
     if type(module) is nn.ReLU and not module.inplace:
