@@ -3,9 +3,10 @@ Steps per second of REINFORCE against SB3 on the same env, n_envs and policy, in
 
 Runs, alternating and repeated: REINFORCE ``learn()``, A2C ``learn()``, PPO ``learn()`` (each with its zoo entry,
 ``n_envs`` set to ``--n-envs``), SB3's own ``collect_rollouts`` with no training at all ("SB3 collect-only", A2C's
-rollout loop) and the same VecEnv stepped with random actions and no policy at all ("random actions", what the env
-allows). Prints steps/s (median, min, max) and the ratios of the medians. With ``--memory``, each algorithm also runs
-alone in a child process for ``--memory-steps`` steps and its peak RSS is reported.
+rollout loop) and REINFORCE's VecEnv (its entry's, wrappers such as ``VecNormalize`` included) stepped with random
+actions and no policy at all ("random actions", what the env allows). Prints steps/s (median, min, max) and the
+ratios of the medians. With ``--memory``, each algorithm also runs alone in a child process for ``--memory-steps``
+steps and its peak RSS is reported.
 
     python benchmarks/throughput.py --env CartPole-v1 --n-envs 8 --steps 50000 --repeats 5 --memory
 """
@@ -28,8 +29,8 @@ from sb3_reinforce.reinforce.buffers import EpisodeBuffer
 from sb3_reinforce.zoo import get_hyperparameters, register_reinforce
 
 ALGORITHMS = ("REINFORCE", "A2C", "PPO", "SB3 collect-only", "random actions")
-# The zoo entry each row trains with
-ZOO_NAMES = {"REINFORCE": "reinforce", "A2C": "a2c", "PPO": "ppo", "SB3 collect-only": "a2c", "random actions": "a2c"}
+# The zoo entry each row trains with ("random actions" steps the VecEnv that REINFORCE trains on)
+ZOO_NAMES = {"REINFORCE": "reinforce", "A2C": "a2c", "PPO": "ppo", "SB3 collect-only": "a2c", "random actions": "reinforce"}
 
 
 def make_model(name: str, env_id: str, n_envs: int) -> BaseAlgorithm:
