@@ -8,8 +8,8 @@ policy with the torch functions its modules' ``forward`` calls (``_direct_actor`
 where no hook is registered), otherwise by calling the modules. It then draws with the random numbers that
 ``get_actions()`` draws with (same primitive, same shape: the random number generator advances alike):
 
-- diagonal Gaussian (Box, no gSDE): ``mean + eps * exp(log_std)``, ``eps`` from ``normal_()``, as ``Normal.rsample()``:
-  the same actions, bit for bit
+- diagonal Gaussian (Box, no gSDE): ``mean + eps * exp(log_std)``, ``eps`` from ``randn_like`` (``normal_()`` on an empty
+  tensor, as ``Normal.rsample()``): the same actions, bit for bit
 - Bernoulli (MultiBinary): ``torch.bernoulli(sigmoid(logits))``, as ``Bernoulli.sample()``: bit for bit
 - Categorical (Discrete): ``Categorical.sample()`` calls ``torch.multinomial(probs, 1)``, which draws one sample as
   ``argmax(probs / q)`` with ``q ~ Exp(1)`` (ATen's path for one sample: an exponential race, index i wins with
@@ -149,7 +149,9 @@ def _direct_actor(policy: ActorCriticPolicy) -> Callable[[PyTorchObs], th.Tensor
         return None
 
     def actor(obs: PyTorchObs) -> th.Tensor:
-        x = th.flatten(obs.float(), 1)  # type: ignore[union-attr]  # a Box space: a tensor, not a dict
+        x = obs.float()  # type: ignore[union-attr]  # a Box space: a tensor, not a dict
+        if x.dim() > 2:  # flatten(x, 1) returns a 2-D batch as it is
+            x = th.flatten(x, 1)
         for function in functions:
             x = function(x)  # type: ignore[misc]  # None was ruled out above
         return x
@@ -189,7 +191,7 @@ def _draw(policy: ActorCriticPolicy) -> Callable[[th.Tensor], th.Tensor]:
         return lambda logits: th.stack([_sample_categorical(part) for part in th.split(logits, action_dims, dim=1)], dim=1)
     if isinstance(distribution, DiagGaussianDistribution):
         # Normal(mean, std).rsample(): mean + eps * std, eps standard normal of the mean's shape
-        return lambda mean: mean + th.empty_like(mean).normal_() * policy.log_std.exp()
+        return lambda mean: mean + th.randn_like(mean) * policy.log_std.exp()
     # BernoulliDistribution, the last of FAST_DISTRIBUTIONS: Bernoulli(logits=...).sample()
     return lambda logits: th.bernoulli(th.sigmoid(logits))
 
