@@ -4,9 +4,9 @@ Steps per second of REINFORCE against SB3 on the same env, n_envs and policy, in
 Runs, alternating and repeated: REINFORCE ``learn()``, A2C ``learn()``, PPO ``learn()`` (each with its zoo entry,
 ``n_envs`` set to ``--n-envs``), SB3's own ``collect_rollouts`` with no training at all ("SB3 collect-only", A2C's
 rollout loop) and REINFORCE's VecEnv (its entry's, wrappers such as ``VecNormalize`` included) stepped with random
-actions and no policy at all ("random actions", what the env allows). Prints steps/s (median, min, max) and the
-ratios of the medians. With ``--memory``, each algorithm also runs alone in a child process for ``--memory-steps``
-steps and its peak RSS is reported.
+actions and no policy at all ("random actions", what the env allows). Prints steps/s (median, min, max) and, for
+each pair of rows, the median over repeats of their ratio within a repeat (``paired_ratio``). With ``--memory``,
+each algorithm also runs alone in a child process for ``--memory-steps`` steps and its peak RSS is reported.
 
     python benchmarks/throughput.py --env CartPole-v1 --n-envs 8 --steps 50000 --repeats 5 --memory
 """
@@ -87,6 +87,14 @@ def bytes_per_transition(model: BaseAlgorithm) -> tuple[float, float]:
     return float(episode_buffer.row_bytes), float(sum(array.nbytes for array in sb3_arrays))
 
 
+def paired_ratio(speeds: list[float], other_speeds: list[float]) -> float:
+    """
+    :return: The median over repeats of the ratio of two rows' speeds in the same repeat: runs next to each other in
+        time, so a drift of the machine's speed between repeats cancels out (a ratio of medians would keep it)
+    """
+    return float(np.median(np.divide(speeds, other_speeds)))
+
+
 def table(rows: list[list[str]]) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     lines = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |" for row in rows]
@@ -117,12 +125,12 @@ def main() -> None:
         for name in args.algos:  # alternate, so that machine noise hits every algorithm alike
             speeds[name].append(run(name, args.env, args.n_envs, args.steps))
 
-    medians = {name: float(np.median(values)) for name, values in speeds.items()}
     header = ["algorithm", "steps/s median", "min", "max", *(f"x {other}" for other in args.algos if other != "REINFORCE")]
     rows = [header]
     for name in args.algos:
-        ratios = [f"{medians[name] / medians[other]:.2f}" for other in args.algos if other != "REINFORCE"]
-        rows.append([name, f"{medians[name]:,.0f}", f"{min(speeds[name]):,.0f}", f"{max(speeds[name]):,.0f}", *ratios])
+        ratios = [f"{paired_ratio(speeds[name], speeds[other]):.2f}" for other in args.algos if other != "REINFORCE"]
+        speed = speeds[name]
+        rows.append([name, f"{np.median(speed):,.0f}", f"{min(speed):,.0f}", f"{max(speed):,.0f}", *ratios])
     print(f"{args.env}, {args.n_envs} envs, {args.steps:,} steps per run, {args.repeats} repeats, torch threads 1")
     print(table(rows))
 
