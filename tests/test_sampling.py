@@ -116,6 +116,15 @@ def test_default_mlp_actor_runs_as_torch_functions(action, activation_fn):
     assert_same_draws(policy, observations(policy, 8), range(20))
 
 
+@pytest.mark.parametrize("action", ["Discrete", "Box"])
+def test_default_mlp_actor_flattens_matrix_observations(action):
+    # A Box observation of shape (2, 3) reaches the actor as a (batch, 2, 3) tensor: flattened as FlattenExtractor does
+    policy = ActorCriticPolicy(spaces.Box(-1, 1, shape=(2, 3)), ACTION_SPACES[action], lambda _: 1e-3, net_arch=[16])
+    policy.set_training_mode(False)
+    assert _direct_actor(policy) is not None
+    assert_same_draws(policy, observations(policy, 8), range(10))
+
+
 def shift_logits(module, inputs, output):
     """A forward hook that changes the actor's output: a path that skips hooks draws other actions."""
     return output + th.arange(output.shape[-1], dtype=output.dtype)
