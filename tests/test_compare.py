@@ -11,6 +11,7 @@ import pytest
 from matplotlib.image import imread
 
 import sb3_reinforce.zoo.compare as compare_module
+import sb3_reinforce.zoo.training as training_module
 from sb3_reinforce.zoo.compare import compare, main, parse_override, parse_seeds
 from sb3_reinforce.zoo.report import first_reaching, summary_markdown
 from sb3_reinforce.zoo.results import EVALUATION_COLUMNS, Run, Settings, run_path
@@ -73,6 +74,31 @@ def test_compare_resumes_after_interruption(tmp_path: Path, monkeypatch: pytest.
             ignore_index=True,
         ),
     )
+
+
+def test_run_finished_by_another_compare_is_not_trained_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two compare commands on one output: the runs each planned at its start include runs the other finishes first
+    compare("CartPole-v1", ["reinforce"], [1], tmp_path / "other", **TINY)
+    finished_by_other = run_path(tmp_path / "other", Run("reinforce", 1))
+    train_and_evaluate = compare_module.train_and_evaluate
+    trained = []
+
+    def other_compare_finishes_seed_1(run: Run, *args) -> Path:
+        if run.seed == 0:
+            run_path(tmp_path, Run("reinforce", 1)).parent.mkdir(exist_ok=True)
+            run_path(tmp_path, Run("reinforce", 1)).write_bytes(finished_by_other.read_bytes())
+        return train_and_evaluate(run, *args)
+
+    def training(run: Run, *args) -> Path:
+        trained.append(run.seed)
+        return _train_and_evaluate(run, *args)
+
+    _train_and_evaluate = training_module._train_and_evaluate
+    monkeypatch.setattr(compare_module, "train_and_evaluate", other_compare_finishes_seed_1)
+    monkeypatch.setattr(training_module, "_train_and_evaluate", training)
+    compare("CartPole-v1", ["reinforce"], [0, 1], tmp_path, **TINY)
+    assert trained == [0]
+    assert run_path(tmp_path, Run("reinforce", 1)).read_bytes() == finished_by_other.read_bytes()
 
 
 def test_other_settings_need_another_output(tmp_path: Path) -> None:

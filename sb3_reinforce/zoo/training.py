@@ -27,7 +27,7 @@ from sb3_reinforce.zoo.checkpoints import (
 )
 from sb3_reinforce.zoo.hyperparams import get_hyperparameters, make_eval_env
 from sb3_reinforce.zoo.registration import register_reinforce
-from sb3_reinforce.zoo.results import Run, Settings, checkpoint_path, write_run
+from sb3_reinforce.zoo.results import Run, Settings, checkpoint_path, run_path, write_run
 
 
 class RunInterruptedError(Exception):
@@ -127,18 +127,21 @@ def train_and_evaluate(run: Run, settings: Settings, output: Path, device: str, 
     """
     Train ``run.algo`` with its zoo hyperparameters (and the run's overrides) to the budget, from its checkpoint if it
     has one, and write its evaluations atomically. Called in the main thread (``compare`` and its ``--jobs``
-    processes), SIGTERM or SIGINT stops it at the next env step with a checkpoint.
+    processes), SIGTERM or SIGINT stops it at the next env step with a checkpoint. A run whose result file exists
+    by the time it starts (another ``compare`` on the same output finished it meanwhile) is not trained again.
 
     :param run: Algorithm, seed and overrides
     :param settings: Env, budget and evaluation protocol
     :param output: Output folder of the env's comparison
     :param device: PyTorch device
     :param num_threads: Number of PyTorch threads
-    :return: The file written (see ``run_path``)
+    :return: The file written, or found (see ``run_path``)
     :raises RunInterruptedError: if a stop was requested (the checkpoint is written)
     """
     if _stop_requested:
         raise RunInterruptedError(f"{run.name} not started: stop requested")
+    if run_path(output, run).exists():
+        return run_path(output, run)
     # A Dask worker runs its tasks outside the main thread, where Python allows no signal handler: there a signal ends
     # the worker process, and the scheduler runs the task again on another worker, from the run's last checkpoint
     if threading.current_thread() is not threading.main_thread():
