@@ -197,6 +197,7 @@ COMPARE_ROWS = [
     ([*GRID, "--device", "gpu"], "argument --device: expected a PyTorch device such as cpu, cuda or cuda:1, got 'gpu'"),
     ([*GRID, "--jobs", "2", "--cluster", "tcp://127.0.0.1:1"], "--cluster trains the runs on the cluster's workers"),
     ([*GRID, "--set", "gamma"], "a hyperparameter override is name=value"),
+    ([*GRID, "--set", "gamma=0.9", "n_episodes=2", "gamma=0.8"], "--set names gamma more than once in one row"),
     # A --set value is checked by building the model of every (env, algo, variant) once, before any run
     ([*GRID, "--set", "gamma=2"], "reinforce on CartPole-v1 with {'gamma': 2}: gamma must be a float in [0, 1]"),
     ([*GRID, "--set", "estimator=foo"], "reinforce on CartPole-v1 with {'estimator': 'foo'}: Unknown estimator 'foo'"),
