@@ -80,13 +80,14 @@ def test_run_finished_by_another_compare_is_not_trained_again(tmp_path: Path, mo
     # Two compare commands on one output: the runs each planned at its start include runs the other finishes first
     compare("CartPole-v1", ["reinforce"], [1], tmp_path / "other", **TINY)
     finished_by_other = run_path(tmp_path / "other", Run("reinforce", 1))
+    seed_1_here = run_path(tmp_path, Run("reinforce", 1))
     train_and_evaluate = compare_module.train_and_evaluate
     trained = []
 
     def other_compare_finishes_seed_1(run: Run, *args) -> Path:
         if run.seed == 0:
-            run_path(tmp_path, Run("reinforce", 1)).parent.mkdir(exist_ok=True)
-            run_path(tmp_path, Run("reinforce", 1)).write_bytes(finished_by_other.read_bytes())
+            seed_1_here.parent.mkdir(exist_ok=True)
+            seed_1_here.write_bytes(finished_by_other.read_bytes())
         return train_and_evaluate(run, *args)
 
     def training(run: Run, *args) -> Path:
@@ -98,7 +99,7 @@ def test_run_finished_by_another_compare_is_not_trained_again(tmp_path: Path, mo
     monkeypatch.setattr(training_module, "_train_and_evaluate", training)
     compare("CartPole-v1", ["reinforce"], [0, 1], tmp_path, **TINY)
     assert trained == [0]
-    assert run_path(tmp_path, Run("reinforce", 1)).read_bytes() == finished_by_other.read_bytes()
+    assert seed_1_here.read_bytes() == finished_by_other.read_bytes()
 
 
 def test_other_settings_need_another_output(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import shlex
 import shutil
 import signal
 import sys
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import active_children, get_context
 from pathlib import Path
@@ -373,10 +374,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.seeds = sorted({seed for seeds in args.seeds for seed in seeds})
     args.held_out_seeds = sorted({seed for seeds in args.held_out_seeds or [] for seed in seeds})
-    # One dict of overrides per --set (each a variant row)
     for overrides in args.set or []:
-        if repeated := sorted({name for name, _ in overrides if [other for other, _ in overrides].count(name) > 1}):
+        names = Counter(name for name, _ in overrides)
+        if repeated := sorted(name for name, count in names.items() if count > 1):
             parser.error(f"--set names {', '.join(repeated)} more than once in one row")
+    # One dict of overrides per --set (each a variant row)
     args.set = [dict(overrides) for overrides in args.set or []]
     if overlap := set(args.seeds) & set(args.held_out_seeds):
         parser.error(f"--seeds and --held-out-seeds share {sorted(overlap)}")
