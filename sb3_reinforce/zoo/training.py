@@ -140,8 +140,8 @@ def train_and_evaluate(run: Run, settings: Settings, output: Path, device: str, 
     """
     if _stop_requested:
         raise RunInterruptedError(f"{run.name} not started: stop requested")
-    if run_path(output, run).exists():
-        return run_path(output, run)
+    if (finished := run_path(output, run)).exists():
+        return finished
     # A Dask worker runs its tasks outside the main thread, where Python allows no signal handler: there a signal ends
     # the worker process, and the scheduler runs the task again on another worker, from the run's last checkpoint
     if threading.current_thread() is not threading.main_thread():
