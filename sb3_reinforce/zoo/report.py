@@ -20,6 +20,7 @@ from sb3_reinforce.zoo.results import Settings
 CONFIDENCE = 0.95
 # Bootstrap resamples of every confidence interval
 BOOTSTRAP_REPS = 2000
+BOOTSTRAP_SEED = 0
 
 
 def bootstrap_interval(
@@ -33,16 +34,23 @@ def bootstrap_interval(
     :param aggregate: Maps a ``(seeds, columns)`` matrix to one value per column
     :return: The aggregate of ``scores`` and the lower and upper bounds of its 95% confidence interval, per column
     """
-    with warnings.catch_warnings():
-        # rliable seeds the bootstrap with a RandomState, which its backend (arch) deprecates
-        warnings.simplefilter("ignore", FutureWarning)
-        point, interval = rly.get_interval_estimates(
-            {"scores": scores},
-            aggregate,
-            reps=BOOTSTRAP_REPS,
-            confidence_interval_size=CONFIDENCE,
-            random_state=np.random.RandomState(0),
-        )
+    # rliable 1.2 draws its resamples from numpy's global generator (StratifiedBootstrap.update_indices), whatever
+    # random_state says: seeded here, so that a report renders the same intervals every time; restored after
+    global_state = np.random.get_state()
+    np.random.seed(BOOTSTRAP_SEED)
+    try:
+        with warnings.catch_warnings():
+            # rliable seeds the bootstrap with a RandomState, which its backend (arch) deprecates
+            warnings.simplefilter("ignore", FutureWarning)
+            point, interval = rly.get_interval_estimates(
+                {"scores": scores},
+                aggregate,
+                reps=BOOTSTRAP_REPS,
+                confidence_interval_size=CONFIDENCE,
+                random_state=np.random.RandomState(BOOTSTRAP_SEED),
+            )
+    finally:
+        np.random.set_state(global_state)
     return point["scores"], interval["scores"][0], interval["scores"][1]
 
 
