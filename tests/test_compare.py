@@ -12,7 +12,7 @@ from matplotlib.image import imread
 
 import sb3_reinforce.zoo.compare as compare_module
 import sb3_reinforce.zoo.training as training_module
-from sb3_reinforce.zoo.compare import compare, main, parse_override, parse_seeds
+from sb3_reinforce.zoo.compare import NothingToReportError, compare, main, parse_override, parse_seeds
 from sb3_reinforce.zoo.report import first_reaching, mean_with_ci, summary_markdown
 from sb3_reinforce.zoo.results import EVALUATION_COLUMNS, Run, Settings, run_path
 
@@ -100,6 +100,42 @@ def test_run_finished_by_another_compare_is_not_trained_again(tmp_path: Path, mo
     compare("CartPole-v1", ["reinforce"], [0, 1], tmp_path, **TINY)
     assert trained == [0]
     assert seed_1_here.read_bytes() == finished_by_other.read_bytes()
+
+
+def test_report_only_reports_the_finished_runs_and_trains_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    compare("CartPole-v1", ["reinforce"], [0], tmp_path / "CartPole-v1", **TINY)
+    trained = []
+    monkeypatch.setattr(training_module, "_train_and_evaluate", lambda run, *args: trained.append(run.name))
+    grid = ["--env", "CartPole-v1", "--algos", *ALGOS, "--seeds", "0-1", "-n", "1500", "--eval-freq", "500"]
+    main([*grid, "--eval-episodes", "2", "--report-only", "--output", str(tmp_path)])
+    assert trained == []
+    summary = (tmp_path / "CartPole-v1" / "summary.md").read_text()
+    # The command stated is the one that trains the whole grid
+    assert summary.startswith(f"`python -m sb3_reinforce.compare {' '.join(grid)} --eval-episodes 2 --output")
+    assert [row[:2] for row in table_rows(summary)] == [["reinforce", "0"]]
+    assert "the command above trains them):\n\n- reinforce: seeds 1\n- ppo: seeds 0-1\n" in summary
+    assert set(pd.read_csv(tmp_path / "CartPole-v1" / "evaluations.csv")["seed"]) == {0}
+
+    with pytest.raises(NothingToReportError, match="no run of this comparison has finished"):
+        compare("CartPole-v1", ["ppo"], [0], tmp_path / "CartPole-v1", **TINY, train=False)
+    # On the command line: said for that env, and the command goes on with the others
+    main(
+        [
+            "--env",
+            "CartPole-v1",
+            "--algos",
+            "ppo",
+            *grid[4:],
+            "--eval-episodes",
+            "2",
+            "--report-only",
+            "--output",
+            str(tmp_path),
+        ]
+    )
+    assert "CartPole-v1: no run of this comparison has finished" in capsys.readouterr().err
 
 
 def test_other_settings_need_another_output(tmp_path: Path) -> None:

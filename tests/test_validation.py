@@ -196,6 +196,8 @@ COMPARE_ROWS = [
     ([*GRID, "--num-threads", "0"], "argument --num-threads: expected an int >= 1, got '0'"),
     ([*GRID, "--device", "gpu"], "argument --device: expected a PyTorch device such as cpu, cuda or cuda:1, got 'gpu'"),
     ([*GRID, "--jobs", "2", "--cluster", "tcp://127.0.0.1:1"], "--cluster trains the runs on the cluster's workers"),
+    ([*GRID, "--report-only", "--jobs", "2"], "--report-only trains nothing: it takes no --jobs or --cluster"),
+    ([*GRID, "--report-only", "--cluster", "tcp://127.0.0.1:1"], "--report-only trains nothing"),
     ([*GRID, "--set", "gamma"], "a hyperparameter override is name=value"),
     ([*GRID, "--set", "gamma=0.9", "n_episodes=2", "gamma=0.8"], "--set names gamma more than once in one row"),
     # A --set value is checked by building the model of every (env, algo, variant) once, before any run

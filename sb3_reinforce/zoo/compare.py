@@ -110,7 +110,17 @@ def run_pending(runs: list[Run], settings: Settings, output: Path, jobs: int, de
             signal.signal(signal.SIGTERM, handler)
 
 
-def write_report(output: Path, runs: list[Run], held_out_seeds: frozenset[int], command: str | None) -> pd.DataFrame:
+class NothingToReportError(Exception):
+    """A report asked for (``--report-only``) where no run of the comparison has finished."""
+
+
+def write_report(
+    output: Path,
+    runs: list[Run],
+    held_out_seeds: frozenset[int],
+    command: str | None,
+    unfinished: list[Run] | None = None,
+) -> pd.DataFrame:
     """
     Render ``evaluations.csv``, ``summary.md`` and ``learning_curves.png`` of an env's output folder from its run files.
 
@@ -118,13 +128,14 @@ def write_report(output: Path, runs: list[Run], held_out_seeds: frozenset[int], 
     :param runs: The runs to report, all finished
     :param held_out_seeds: Seeds reported in rows of their own
     :param command: The command that reproduces the comparison, stated in the summary
+    :param unfinished: Runs of the comparison left out of the report because they have not finished, listed under it
     :return: Every evaluation of every run
     """
     settings = read_settings(output)
     evaluations = read_runs(output, runs)
     evaluations.to_csv(output / "evaluations.csv", index=False)
     reward_threshold = gym.spec(settings.env_id).reward_threshold
-    summary = summary_markdown(evaluations, settings, reward_threshold, held_out_seeds, command)
+    summary = summary_markdown(evaluations, settings, reward_threshold, held_out_seeds, command, unfinished or [])
     (output / "summary.md").write_text(summary)
     plot_learning_curves(evaluations, settings, reward_threshold, output / "learning_curves.png")
     return evaluations
@@ -171,10 +182,12 @@ def compare(
     device: str = "cpu",
     num_threads: int = 1,
     command: str | None = None,
+    train: bool = True,
 ) -> pd.DataFrame:
     """
     Train every algorithm (and variant) on every seed (resuming: finished runs are kept), then write
-    ``evaluations.csv``, ``summary.md`` and ``learning_curves.png`` to ``output``.
+    ``evaluations.csv``, ``summary.md`` and ``learning_curves.png`` to ``output``. With ``train=False``, only the
+    report of the runs finished so far, the others listed under its table.
 
     :param env_id: Gymnasium id of the environment
     :param algos: rl-zoo3 names of the algorithms, each trained with its zoo hyperparameters
@@ -189,13 +202,23 @@ def compare(
     :param device: PyTorch device of the models
     :param num_threads: PyTorch threads per run
     :param command: The command that reproduces the comparison, stated in the summary
-    :return: Every evaluation of every run
+    :param train: Whether to train the unfinished runs (``False``: report the finished ones as they are)
+    :return: Every evaluation of every reported run
+    :raises NothingToReportError: with ``train=False``, if no run has finished
     """
     settings, runs = plan_comparison(
         env_id, algos, seeds, output, n_timesteps, eval_freq, eval_episodes, variants, held_out_seeds
     )
-    run_pending(runs, settings, output, jobs, device, num_threads)
-    return write_report(output, runs, frozenset(held_out_seeds or []), command)
+    if train:
+        run_pending(runs, settings, output, jobs, device, num_threads)
+        unfinished = []
+    else:
+        unfinished = pending_runs(output, runs, settings)
+    unfinished_names = {run.name for run in unfinished}
+    finished = [run for run in runs if run.name not in unfinished_names]
+    if not finished:
+        raise NothingToReportError(f"{env_id}: no run of this comparison has finished in {output} yet")
+    return write_report(output, finished, frozenset(held_out_seeds or []), command, unfinished)
 
 
 def train_on_cluster(args: argparse.Namespace, n_timesteps: dict[str, int]) -> None:
@@ -319,6 +342,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-episodes", type=positive_int, default=10, help="deterministic episodes per evaluation")
     parser.add_argument("--jobs", type=positive_int, default=1, help="runs trained in parallel processes")
     parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write each env's report from the runs of the grid finished so far (a grid still under way; "
+        "the runs left are listed under the table)",
+    )
+    parser.add_argument(
         "--cluster",
         metavar="ADDRESS",
         help="train the runs of every env as tasks of the Dask scheduler at ADDRESS (e.g. tcp://10.0.0.5:8786) instead "
@@ -384,6 +413,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--seeds and --held-out-seeds share {sorted(overlap)}")
     if args.cluster is not None and args.jobs > 1:
         parser.error("--cluster trains the runs on the cluster's workers: it takes no --jobs")
+    if args.report_only and (args.cluster is not None or args.jobs > 1):
+        parser.error("--report-only trains nothing: it takes no --jobs or --cluster")
     register_reinforce()
     if unknown := [algo for algo in args.algos if algo not in ALGOS]:
         parser.error(f"unknown algorithm(s) {unknown}; choose from {sorted(ALGOS)}")
@@ -392,14 +423,16 @@ def main(argv: list[str] | None = None) -> None:
             gym.spec(env_id)
         except gym.error.Error as error:
             parser.error(f"unknown environment {env_id!r}: {error}")
-    check_models(parser, args)
     n_timesteps = {
         env_id: args.n_timesteps or max(get_n_timesteps(algo, env_id) for algo in args.algos) for env_id in args.env
     }
-    print(describe_grid(args, n_timesteps), flush=True)
+    if not args.report_only:
+        check_models(parser, args)
+        print(describe_grid(args, n_timesteps), flush=True)
     if args.cluster is not None:
         train_on_cluster(args, n_timesteps)
-    command = f"python -m sb3_reinforce.compare {shlex.join(argv)}"
+    # The command that trains the grid (a report of its finished runs states it too)
+    command = f"python -m sb3_reinforce.compare {shlex.join(arg for arg in argv if arg != '--report-only')}"
     # With --cluster every run is finished by now: compare only writes the reports
     for env_id in args.env:
         output = args.output / env_id
@@ -418,9 +451,13 @@ def main(argv: list[str] | None = None) -> None:
                 device=args.device,
                 num_threads=args.num_threads,
                 command=command,
+                train=not args.report_only,
             )
         except RunInterruptedError as error:
             raise SystemExit(f"{error}. Run the same command again to continue.") from None
+        except NothingToReportError as error:
+            print(f"{error}: no report written", file=sys.stderr)
+            continue
         print((output / "summary.md").read_text())
         if args.results is not None:
             args.results.mkdir(parents=True, exist_ok=True)

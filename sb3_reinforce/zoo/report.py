@@ -15,7 +15,7 @@ from rliable import library as rly
 from rliable import metrics
 
 from sb3_reinforce.zoo.published import published_markdown
-from sb3_reinforce.zoo.results import Settings
+from sb3_reinforce.zoo.results import Run, Settings
 
 CONFIDENCE = 0.95
 # Bootstrap resamples of every confidence interval
@@ -110,12 +110,21 @@ def seed_list(seeds: list[int]) -> str:
     return ", ".join(map(str, seeds))
 
 
+def _seeds_by_row(runs: list[Run]) -> dict[str, list[int]]:
+    """:return: The seeds of ``runs`` under the label of their table row, rows in the order of ``runs``"""
+    seeds: dict[str, list[int]] = {}
+    for run in runs:
+        seeds.setdefault(row_label(run.algo, run.variant), []).append(run.seed)
+    return seeds
+
+
 def summary_markdown(
     evaluations: pd.DataFrame,
     settings: Settings,
     reward_threshold: float | None,
     held_out_seeds: frozenset[int] = frozenset(),
     command: str | None = None,
+    unfinished: list[Run] | None = None,
 ) -> str:
     """
     :param evaluations: Every evaluation of every run
@@ -123,6 +132,7 @@ def summary_markdown(
     :param reward_threshold: The env's reward threshold (``env.spec.reward_threshold``), if any
     :param held_out_seeds: Seeds reported in rows of their own (never used to tune the entries)
     :param command: The command that reproduces the comparison, stated above the table
+    :param unfinished: Runs of the comparison not finished yet (not in ``evaluations``), listed under the table
     :return: A markdown table, one row per (algorithm, variant, seed group), then the final return of every seed
     """
     finals = final_rows(evaluations)
@@ -179,6 +189,9 @@ def summary_markdown(
             f"- {label}{' (held out)' if held_out else ''}: "
             + ", ".join(f"{seed}: {number(score)}" for seed, score in scores_by_seed)
         )
+    if unfinished:
+        per_seed += ["", "Not finished yet, so not in the table above (the command above trains them):", ""]
+        per_seed += [f"- {label}: seeds {seed_list(sorted(seeds))}" for label, seeds in _seeds_by_row(unfinished).items()]
     # Other libraries' numbers for the task, in a table of their own (their budgets, metrics and env versions)
     published = published_markdown(settings.env_id)
     sections = [*lines, "", "Final return of each seed:", "", *per_seed, *(["", published] if published else [])]
