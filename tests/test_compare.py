@@ -1,5 +1,6 @@
 """compare: resumable runs, one output folder per settings, variants and held-out seeds, and the report's statistics."""
 
+import re
 import shlex
 import subprocess
 import sys
@@ -8,13 +9,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from matplotlib.image import imread
 
 import sb3_reinforce.zoo.compare as compare_module
+import sb3_reinforce.zoo.hyperparams as hyperparams_module
 import sb3_reinforce.zoo.training as training_module
 from sb3_reinforce.zoo.compare import NothingToReportError, compare, main, parse_override, parse_seeds
+from sb3_reinforce.zoo.hyperparams import default_config_file, entry_hyperparameters
 from sb3_reinforce.zoo.report import first_reaching, mean_with_ci, summary_markdown
-from sb3_reinforce.zoo.results import EVALUATION_COLUMNS, Run, Settings, run_path
+from sb3_reinforce.zoo.results import (
+    EVALUATION_COLUMNS,
+    Run,
+    Settings,
+    hyperparameters_path,
+    read_run_hyperparameters,
+    run_path,
+)
 
 ALGOS = ["reinforce", "ppo"]
 # 2 algos x 2 seeds x 1500 steps, evaluated every 500 steps on 2 episodes
@@ -58,7 +69,7 @@ def test_compare_resumes_after_interruption(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(KeyboardInterrupt):
         compare("CartPole-v1", ALGOS, [0, 1], tmp_path, **TINY)
     finished = {path.name: path.stat().st_mtime_ns for path in (tmp_path / "runs").iterdir()}
-    assert sorted(finished) == ["reinforce_seed0.csv", "reinforce_seed1.csv"]
+    assert sorted(finished) == ["reinforce_seed0.csv", "reinforce_seed0.json", "reinforce_seed1.csv", "reinforce_seed1.json"]
 
     # Re-running trains only the missing runs and keeps the finished ones untouched
     trained.clear()
@@ -136,6 +147,34 @@ def test_report_only_reports_the_finished_runs_and_trains_nothing(
         ]
     )
     assert "CartPole-v1: no run of this comparison has finished" in capsys.readouterr().err
+
+
+def test_runs_started_with_other_hyperparameters_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    compare("CartPole-v1", ["reinforce"], [0, 1], tmp_path, **TINY)
+    assert read_run_hyperparameters(tmp_path, Run("reinforce", 0)) == entry_hyperparameters("reinforce", "CartPole-v1")
+    # Seed 1 as a run under way: started, not finished
+    run_path(tmp_path, Run("reinforce", 1)).unlink()
+    # The entry changes
+    entries = yaml.safe_load(Path(default_config_file("reinforce", "CartPole-v1")).read_text())
+    n_episodes = entries["CartPole-v1"]["n_episodes"]
+    entries["CartPole-v1"]["n_episodes"] = n_episodes + 1
+    changed_file = tmp_path / "reinforce.yml"
+    changed_file.write_text(yaml.safe_dump(entries))
+    monkeypatch.setattr(hyperparams_module, "default_config_file", lambda algo, env_id: str(changed_file))
+    message = (
+        f"runs started with other hyperparameters than their entries have now: reinforce_seed0 (n_episodes: "
+        f"{n_episodes} then, {n_episodes + 1} now), reinforce_seed1 (n_episodes: "
+    )
+    for train in (True, False):
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            compare("CartPole-v1", ["reinforce"], [0, 1], tmp_path, **TINY, train=train)
+    # What a --set row changes is recorded with the run
+    compare("CartPole-v1", ["reinforce"], [0], tmp_path / "row", **{**TINY, "n_timesteps": 500}, variants=[{"gamma": 0.9}])
+    assert read_run_hyperparameters(tmp_path / "row", Run("reinforce", 0, {"gamma": 0.9}))["gamma"] == 0.9
+    # Runs that recorded nothing (started by earlier versions) are taken as they are
+    for seed in (0, 1):
+        hyperparameters_path(tmp_path, Run("reinforce", seed)).unlink()
+    compare("CartPole-v1", ["reinforce"], [0], tmp_path, **TINY, train=False)
 
 
 def test_other_settings_need_another_output(tmp_path: Path) -> None:

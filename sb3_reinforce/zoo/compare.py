@@ -29,12 +29,13 @@ from rl_zoo3.utils import ALGOS
 from tqdm.auto import tqdm
 
 from sb3_reinforce.zoo.cluster import ClusterRun, connect, run_on_cluster
-from sb3_reinforce.zoo.hyperparams import get_hyperparameters, get_n_timesteps
+from sb3_reinforce.zoo.hyperparams import entry_hyperparameters, get_hyperparameters, get_n_timesteps
 from sb3_reinforce.zoo.registration import register_reinforce
 from sb3_reinforce.zoo.report import plot_learning_curves, summary_markdown
 from sb3_reinforce.zoo.results import (
     Run,
     Settings,
+    read_run_hyperparameters,
     read_runs,
     read_settings,
     record_settings,
@@ -63,14 +64,50 @@ def drop_damaged_runs(output: Path, runs: list[Run], settings: Settings) -> None
             path.unlink()
 
 
+def check_hyperparameters(output: Path, runs: list[Run], settings: Settings) -> None:
+    """
+    Check that every run started in the folder (finished or not) was started with the hyperparameters its entry (and
+    ``--set`` row) has now. Runs started by versions that did not record them are taken as they are.
+
+    :param output: Output folder of the env's comparison
+    :param runs: Every run of the comparison
+    :param settings: Their settings
+    :raises SystemExit: naming the runs started with other hyperparameters and what differs
+    """
+    entries: dict[str, dict[str, Any]] = {}
+    changed = []
+    for run in runs:
+        if (recorded := read_run_hyperparameters(output, run)) is None:
+            continue
+        key = f"{run.algo}[{run.variant}]"
+        if key not in entries:
+            entries[key] = entry_hyperparameters(run.algo, settings.env_id, run.overrides)
+        if recorded != entries[key]:
+            names = sorted(set(recorded) | set(entries[key]))
+            differences = [
+                f"{name}: {recorded.get(name, 'unset')} then, {entries[key].get(name, 'unset')} now"
+                for name in names
+                if recorded.get(name, "unset") != entries[key].get(name, "unset")
+            ]
+            changed.append(f"{run.name} ({'; '.join(differences)})")
+    if changed:
+        raise SystemExit(
+            f"{output}: runs started with other hyperparameters than their entries have now: {', '.join(changed)}. "
+            "Write this comparison to another --output, or remove those runs' files (runs/<run>.* and "
+            "checkpoints/<run>.pkl) to train them again."
+        )
+
+
 def pending_runs(output: Path, runs: list[Run], settings: Settings) -> list[Run]:
     """
     :param output: Output folder of the env's comparison
     :param runs: Every run of the comparison
     :param settings: Their settings
-    :return: The runs with no result file, once the damaged files are removed (see ``drop_damaged_runs``)
+    :return: The runs with no result file, once the damaged files are removed (see ``drop_damaged_runs``) and the
+        hyperparameters of the runs started are checked (``check_hyperparameters``)
     """
     drop_damaged_runs(output, runs, settings)
+    check_hyperparameters(output, runs, settings)
     return [run for run in runs if not run_path(output, run).exists()]
 
 

@@ -4,6 +4,7 @@ import argparse
 import contextlib
 import importlib.resources
 import io
+import json
 import os
 import re
 from typing import Any
@@ -33,21 +34,19 @@ def default_config_file(algo: str, env_id: str) -> str | None:
     return str(config_file) if env_id in entries or "default" in entries else None
 
 
-def _prepared_manager(
+def _read_entry(
     algo: str,
     env_id: str,
     seed: int | None,
     conf_file: str | None,
     env_kwargs: dict[str, Any] | None,
-    overrides: dict[str, Any] | None = None,
-) -> tuple[ExperimentManager, dict[str, Any]]:
+    overrides: dict[str, Any] | None,
+) -> tuple[ExperimentManager, dict[str, Any], dict[str, Any]]:
     """
-    Read and pre-process the hyperparameters of ``algo`` on ``env_id`` with rl-zoo3's own code, quietly.
-    rl-zoo3 has no public function that returns them without building the model in a new log folder
-    (``setup_experiment``), hence the calls to its ``_preprocess_*`` methods (rl-zoo3 is pinned below 3.0).
+    Read the entry of ``algo`` on ``env_id``, overrides applied, with rl-zoo3's own code, quietly.
 
-    :return: The experiment manager (it knows n_envs, n_timesteps, wrappers, normalisation)
-        and the constructor keyword arguments (without env and action noise)
+    :return: The experiment manager, the hyperparameters and the entry as rl-zoo3 saves it in a run's ``config.yml``
+        (keys sorted, values as written in the YAML file)
     """
     manager = ExperimentManager(
         argparse.Namespace(),
@@ -64,11 +63,48 @@ def _prepared_manager(
     )
     # read_hyperparameters() prints the hyperparameters whatever the verbosity
     with contextlib.redirect_stdout(io.StringIO()):
-        hyperparams, _ = manager.read_hyperparameters()
+        hyperparams, saved_hyperparams = manager.read_hyperparameters()
+    return manager, hyperparams, dict(saved_hyperparams)
+
+
+def _prepared_manager(
+    algo: str,
+    env_id: str,
+    seed: int | None,
+    conf_file: str | None,
+    env_kwargs: dict[str, Any] | None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[ExperimentManager, dict[str, Any]]:
+    """
+    Read and pre-process the hyperparameters of ``algo`` on ``env_id`` with rl-zoo3's own code, quietly.
+    rl-zoo3 has no public function that returns them without building the model in a new log folder
+    (``setup_experiment``), hence the calls to its ``_preprocess_*`` methods (rl-zoo3 is pinned below 3.0).
+
+    :return: The experiment manager (it knows n_envs, n_timesteps, wrappers, normalisation)
+        and the constructor keyword arguments (without env and action noise)
+    """
+    manager, hyperparams, _ = _read_entry(algo, env_id, seed, conf_file, env_kwargs, overrides)
     _check_schedule_strings(hyperparams, algo, env_id)
     with contextlib.redirect_stdout(io.StringIO()):
         hyperparams, manager.env_wrapper, _, manager.vec_env_wrapper = manager._preprocess_hyperparams(hyperparams)
     return manager, hyperparams
+
+
+def entry_hyperparameters(algo: str, env_id: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """
+    What a comparison's run is trained with: the zoo entry of ``algo`` on ``env_id`` with ``overrides`` applied, as
+    written in the YAML file (``lin_1e-3``, ``"dict(net_arch=[64, 64])"``), keys sorted, JSON values. Its
+    ``n_timesteps`` is left out: a comparison sets the budget of every run.
+
+    :param algo: rl-zoo3 name of the algorithm
+    :param env_id: Gymnasium id of the environment
+    :param overrides: Hyperparameters replacing the entry's, as in ``get_hyperparameters``
+    :return: The entry's hyperparameters
+    """
+    _, _, saved_hyperparams = _read_entry(algo, env_id, None, None, None, overrides)
+    del saved_hyperparams["n_timesteps"]
+    # Tuples become lists, other objects their repr: the form a JSON file gives back
+    return json.loads(json.dumps(saved_hyperparams, sort_keys=True, default=repr))
 
 
 def _check_schedule_strings(hyperparams: dict[str, Any], algo: str, env_id: str) -> None:

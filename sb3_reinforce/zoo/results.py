@@ -4,6 +4,7 @@ runs comparable, the columns of an evaluation row and the layout of an output fo
 
     <output>/settings.json               Settings of every run in the folder
     <output>/runs/<run name>.csv          the evaluations of one finished run (written atomically)
+    <output>/runs/<run name>.json         the hyperparameters of a run, finished or not, recorded when it started
     <output>/checkpoints/<run name>.pkl   the state of an unfinished run (see ``sb3_reinforce.zoo.checkpoints``)
     <output>/evaluations.csv              every evaluation of every run, the input of the report
     <output>/summary.md, learning_curves.png
@@ -12,6 +13,7 @@ runs comparable, the columns of an evaluation row and the layout of an output fo
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,28 @@ def run_path(output: Path, run: Run) -> Path:
     return output / "runs" / f"{run.name}.csv"
 
 
+def hyperparameters_path(output: Path, run: Run) -> Path:
+    """
+    :param output: Output folder of one env's comparison
+    :param run: The run
+    :return: The file holding the hyperparameters the run was started with (finished or not)
+    """
+    return output / "runs" / f"{run.name}.json"
+
+
+def read_run_hyperparameters(output: Path, run: Run) -> dict[str, Any] | None:
+    """
+    :param output: Output folder of one env's comparison
+    :param run: A run, finished or not
+    :return: The hyperparameters it was started with, ``None`` if they were not recorded (runs started by earlier
+        versions) or cannot be read
+    """
+    try:
+        return json.loads(hyperparameters_path(output, run).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def checkpoint_path(output: Path, run: Run) -> Path:
     """
     :param output: Output folder of one env's comparison
@@ -123,11 +147,27 @@ def write_run(output: Path, run: Run, rows: list[dict[str, float]]) -> Path:
     """
     evaluations = pd.DataFrame(rows).assign(algo=run.algo, variant=run.variant, seed=run.seed)[EVALUATION_COLUMNS]
     path = run_path(output, run)
+    _write_atomically(path, lambda partial: evaluations.to_csv(partial, index=False))
+    return path
+
+
+def write_run_hyperparameters(output: Path, run: Run, hyperparameters: dict[str, Any]) -> None:
+    """
+    Record atomically the hyperparameters a run starts with (``hyperparameters_path``).
+
+    :param output: Output folder of one env's comparison
+    :param run: The run
+    :param hyperparameters: Its hyperparameters (``sb3_reinforce.zoo.hyperparams.entry_hyperparameters``)
+    """
+    _write_atomically(hyperparameters_path(output, run), lambda partial: partial.write_text(json.dumps(hyperparameters)))
+
+
+def _write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write ``path`` through a temporary file beside it (``write`` writes that file), renamed once complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    evaluations.to_csv(partial_path, index=False)
+    write(partial_path)
     os.replace(partial_path, path)
-    return path
 
 
 def read_runs(output: Path, runs: list[Run]) -> pd.DataFrame:

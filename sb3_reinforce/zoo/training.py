@@ -25,9 +25,9 @@ from sb3_reinforce.zoo.checkpoints import (
     restore_normalization,
     save_checkpoint,
 )
-from sb3_reinforce.zoo.hyperparams import get_hyperparameters, make_eval_env
+from sb3_reinforce.zoo.hyperparams import entry_hyperparameters, get_hyperparameters, make_eval_env
 from sb3_reinforce.zoo.registration import register_reinforce
-from sb3_reinforce.zoo.results import Run, Settings, checkpoint_path, run_path, write_run
+from sb3_reinforce.zoo.results import Run, Settings, checkpoint_path, run_path, write_run, write_run_hyperparameters
 
 
 class RunInterruptedError(Exception):
@@ -163,6 +163,7 @@ def _train_and_evaluate(run: Run, settings: Settings, output: Path, device: str,
     if checkpoint is None:
         model = ALGOS[run.algo](**hyperparameters, device=device)
         rows, train_time = [], 0.0
+        write_run_hyperparameters(output, run, entry_hyperparameters(run.algo, settings.env_id, run.overrides))
     else:
         restore_normalization(checkpoint, env)
         model = ALGOS[run.algo].load(io.BytesIO(checkpoint.model), env=env, device=device)
