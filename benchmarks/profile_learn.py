@@ -15,6 +15,7 @@ To profile another version of the package, put it first on ``PYTHONPATH``, e.g. 
 
 import argparse
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Protocol
 
 import sb3_reinforce
@@ -37,9 +38,14 @@ OTHER_PART = "other (learn set-up, logging)"
 class Frame(Protocol):
     """What is read of a pyinstrument frame."""
 
-    function: str
-    time: float
-    children: list["Frame"]
+    @property
+    def function(self) -> str: ...
+
+    @property
+    def time(self) -> float: ...
+
+    @property
+    def children(self) -> Sequence["Frame"]: ...
 
 
 def time_by_part(root: Frame) -> dict[str, float]:
@@ -78,8 +84,9 @@ def profile_learn(env_id: str, n_envs: int, steps: int) -> dict[str, float]:
     profiler = Profiler(interval=0.0002)
     profiler.start()
     model.learn(steps)
-    session = profiler.stop()
-    return time_by_part(session.root_frame())
+    root = profiler.stop().root_frame()
+    assert root is not None, "pyinstrument recorded no sample"
+    return time_by_part(root)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from rl_zoo3.utils import ALGOS
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_reinforce.reinforce.buffers import EpisodeBuffer
@@ -52,12 +53,14 @@ def run(name: str, env_id: str, n_envs: int, steps: int) -> float:
     model = make_model(name, env_id, n_envs)
     start = time.perf_counter()
     if name == "random actions":
-        step_randomly(model.get_env(), steps)
+        # make_model gave the model its env
+        step_randomly(model.get_env(), steps)  # type: ignore[arg-type]
         return -(-steps // n_envs) * n_envs / (time.perf_counter() - start)
     if name == "SB3 collect-only":
+        assert isinstance(model, OnPolicyAlgorithm)  # A2C
         _, callback = model._setup_learn(steps, CallbackList([]))
         while model.num_timesteps < steps:
-            model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps)
+            model.collect_rollouts(model.get_env(), callback, model.rollout_buffer, n_rollout_steps=model.n_steps)  # type: ignore[arg-type]
     else:
         model.learn(steps)
     return model.num_timesteps / (time.perf_counter() - start)
