@@ -120,13 +120,14 @@ def test_report_only_reports_the_finished_runs_and_trains_nothing(
     trained = []
     monkeypatch.setattr(training_module, "_train_and_evaluate", lambda run, *args: trained.append(run.name))
     grid = ["--env", "CartPole-v1", "--algos", *ALGOS, "--seeds", "0-1", "-n", "1500", "--eval-freq", "500"]
-    main([*grid, "--eval-episodes", "2", "--report-only", "--output", str(tmp_path)])
+    main([*grid, "--held-out-seeds", "100", "--eval-episodes", "2", "--report-only", "--output", str(tmp_path)])
     assert trained == []
     summary = (tmp_path / "CartPole-v1" / "summary.md").read_text()
     # The command stated is the one that trains the whole grid
-    assert summary.startswith(f"`python -m sb3_reinforce.compare {' '.join(grid)} --eval-episodes 2 --output")
+    assert summary.startswith(f"`python -m sb3_reinforce.compare {' '.join(grid)} --held-out-seeds 100 --eval-episodes 2")
     assert [row[:2] for row in table_rows(summary)] == [["reinforce", "0"]]
-    assert "the command above trains them):\n\n- reinforce: seeds 1\n- ppo: seeds 0-1\n" in summary
+    unfinished = "- reinforce: seeds 1\n- reinforce (held out): seeds 100\n- ppo: seeds 0-1\n- ppo (held out): seeds 100\n"
+    assert f"the command above trains them):\n\n{unfinished}" in summary
     assert set(pd.read_csv(tmp_path / "CartPole-v1" / "evaluations.csv")["seed"]) == {0}
 
     with pytest.raises(NothingToReportError, match="no run of this comparison has finished"):

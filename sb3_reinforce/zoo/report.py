@@ -110,11 +110,15 @@ def seed_list(seeds: list[int]) -> str:
     return ", ".join(map(str, seeds))
 
 
-def _seeds_by_row(runs: list[Run]) -> dict[str, list[int]]:
-    """:return: The seeds of ``runs`` under the label of their table row, rows in the order of ``runs``"""
+def _seeds_by_row(runs: list[Run], held_out_seeds: frozenset[int]) -> dict[str, list[int]]:
+    """
+    :return: The seeds of ``runs`` under the label of their table row (held-out seeds in rows of their own), rows in
+        the order of ``runs``
+    """
     seeds: dict[str, list[int]] = {}
     for run in runs:
-        seeds.setdefault(row_label(run.algo, run.variant), []).append(run.seed)
+        label = row_label(run.algo, run.variant) + (" (held out)" if run.seed in held_out_seeds else "")
+        seeds.setdefault(label, []).append(run.seed)
     return seeds
 
 
@@ -191,7 +195,10 @@ def summary_markdown(
         )
     if unfinished:
         per_seed += ["", "Not finished yet, so not in the table above (the command above trains them):", ""]
-        per_seed += [f"- {label}: seeds {seed_list(sorted(seeds))}" for label, seeds in _seeds_by_row(unfinished).items()]
+        per_seed += [
+            f"- {label}: seeds {seed_list(sorted(seeds))}"
+            for label, seeds in _seeds_by_row(unfinished, held_out_seeds).items()
+        ]
     # Other libraries' numbers for the task, in a table of their own (their budgets, metrics and env versions)
     published = published_markdown(settings.env_id)
     sections = [*lines, "", "Final return of each seed:", "", *per_seed, *(["", published] if published else [])]
