@@ -17,7 +17,7 @@ import sb3_reinforce.zoo.hyperparams as hyperparams_module
 import sb3_reinforce.zoo.training as training_module
 from sb3_reinforce.zoo.compare import NothingToReportError, compare, main, parse_override, parse_seeds
 from sb3_reinforce.zoo.hyperparams import default_config_file, entry_hyperparameters
-from sb3_reinforce.zoo.report import first_reaching, mean_with_ci, summary_markdown
+from sb3_reinforce.zoo.report import first_reaching, learning_curves, mean_with_ci, summary_markdown
 from sb3_reinforce.zoo.results import (
     EVALUATION_COLUMNS,
     Run,
@@ -254,6 +254,29 @@ def test_summary_statistics() -> None:
     assert row_a[4:6] == ["205.0", "150 / 15 s (2/2)"]
     assert row_b[2:6] == ["20.0", "n/a (1 seed)", "20.0", "never (0/1)"]
     assert "- a: 0: 150.0, 1: 210.0" in summary
+
+
+def test_learning_curves_keep_held_out_seeds_apart() -> None:
+    # As the table: seeds 0-1 in one curve, held-out seed 100 in a dashed one of the same colour, b alone
+    evaluations = evaluations_of(
+        [
+            ("a", 0, 0, 0.0),
+            ("a", 0, 100, 10.0),
+            ("a", 1, 0, 0.0),
+            ("a", 1, 100, 30.0),
+            ("a", 100, 0, 0.0),
+            ("a", 100, 100, 100.0),
+            ("b", 0, 0, 0.0),
+            ("b", 0, 100, 5.0),
+        ]
+    )
+    figure = learning_curves(evaluations, Settings("Env-v0", 100, 100, 10), None, frozenset({100}))
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    assert list(lines) == ["a (2 seeds)", "a (held out) (1 seed)", "b (1 seed)"]
+    assert list(lines["a (2 seeds)"].get_ydata()) == [0.0, 20.0]
+    assert list(lines["a (held out) (1 seed)"].get_ydata()) == [0.0, 100.0]
+    assert lines["a (held out) (1 seed)"].get_linestyle() == "--"
+    assert lines["a (held out) (1 seed)"].get_color() == lines["a (2 seeds)"].get_color() != lines["b (1 seed)"].get_color()
 
 
 def test_two_seeds_read_sensibly() -> None:

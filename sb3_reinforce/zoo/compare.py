@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from sb3_reinforce.zoo.cluster import ClusterRun, connect, run_on_cluster
 from sb3_reinforce.zoo.hyperparams import entry_hyperparameters, get_hyperparameters, get_n_timesteps
 from sb3_reinforce.zoo.registration import register_reinforce
-from sb3_reinforce.zoo.report import plot_learning_curves, summary_markdown
+from sb3_reinforce.zoo.report import learning_curves, summary_markdown
 from sb3_reinforce.zoo.results import (
     Run,
     Settings,
@@ -174,7 +174,7 @@ def write_report(
     reward_threshold = gym.spec(settings.env_id).reward_threshold
     summary = summary_markdown(evaluations, settings, reward_threshold, held_out_seeds, command, unfinished or [])
     (output / "summary.md").write_text(summary)
-    plot_learning_curves(evaluations, settings, reward_threshold, output / "learning_curves.png")
+    learning_curves(evaluations, settings, reward_threshold, held_out_seeds).savefig(output / "learning_curves.png", dpi=120)
     return evaluations
 
 

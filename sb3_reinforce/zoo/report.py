@@ -6,11 +6,11 @@ return of every seed, and learning curves with bootstrap bands.
 
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.typing import ColorType
 from rliable import library as rly
 from rliable import metrics
 
@@ -205,27 +205,38 @@ def summary_markdown(
     return "\n".join(sections).rstrip("\n") + "\n"
 
 
-def plot_learning_curves(evaluations: pd.DataFrame, settings: Settings, reward_threshold: float | None, path: Path) -> None:
+def learning_curves(
+    evaluations: pd.DataFrame,
+    settings: Settings,
+    reward_threshold: float | None,
+    held_out_seeds: frozenset[int] = frozenset(),
+) -> Figure:
     """
-    Plot the mean evaluation reward of each algorithm (and variant) against env steps, with the bootstrap 95% band of
-    that mean over seeds (each run interpolated on the evaluation grid; the band stays within the seeds' range), and
-    save it as an image.
+    The mean evaluation reward of each row of the table (algorithm and variant; held-out seeds apart, dashed, in
+    the colour of their row) against env steps, with the bootstrap 95% band of that mean over seeds (each run
+    interpolated on the evaluation grid; the band stays within the seeds' range).
 
     :param evaluations: Every evaluation of every run
     :param settings: Env, budget and evaluation protocol of the comparison
     :param reward_threshold: The env's reward threshold, drawn as a dashed line if any
-    :param path: Image file to write (e.g. ``learning_curves.png``)
+    :param held_out_seeds: Seeds plotted in curves of their own, as the table reports them in rows of their own
+    :return: The figure
     """
     grid = np.arange(0, settings.n_timesteps + 1, settings.eval_freq)
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     axes = figure.subplots()
-    for (algo, variant), runs in evaluations.groupby(["algo", "variant"], sort=False):
+    evaluations = evaluations.assign(held_out=evaluations["seed"].isin(held_out_seeds))
+    colours: dict[tuple[str, str], ColorType] = {}
+    for (algo, variant, held_out), runs in evaluations.groupby(["algo", "variant", "held_out"], sort=False):
         curves = np.array([np.interp(grid, run["timesteps"], run["mean_reward"]) for _, run in runs.groupby("seed")])
         mean, low, high = bootstrap_interval(curves, lambda runs: runs.mean(axis=0))
-        (line,) = axes.plot(grid, mean, label=f"{row_label(algo, variant)} ({len(curves)} seeds)")
+        seeds = f"{len(curves)} seed" + ("s" if len(curves) > 1 else "")
+        label = f"{row_label(algo, variant)}{' (held out)' if held_out else ''} ({seeds})"
+        (line,) = axes.plot(grid, mean, label=label, color=colours.get((algo, variant)), linestyle="--" if held_out else "-")
+        colours.setdefault((algo, variant), line.get_color())
         axes.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
     if reward_threshold is not None:
         axes.axhline(reward_threshold, color="gray", linestyle="--", label="reward threshold")
     axes.set(title=settings.env_id, xlabel="env steps", ylabel=f"mean reward ({settings.eval_episodes} episodes)")
     axes.legend()
-    figure.savefig(path, dpi=120)
+    return figure
