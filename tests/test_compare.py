@@ -163,7 +163,8 @@ def test_runs_started_with_other_hyperparameters_are_named(tmp_path: Path, monke
     changed_file.write_text(yaml.safe_dump(entries))
     monkeypatch.setattr(hyperparams_module, "default_config_file", lambda algo, env_id: str(changed_file))
     message = (
-        f"runs started with other hyperparameters than their entries have now: reinforce_seed0 (n_episodes: "
+        "runs started with other hyperparameters than their entries have now, or not known to have been: "
+        f"reinforce_seed0 (n_episodes: "
         f"{n_episodes} then, {n_episodes + 1} now), reinforce_seed1 (n_episodes: "
     )
     for train in (True, False):
@@ -172,6 +173,12 @@ def test_runs_started_with_other_hyperparameters_are_named(tmp_path: Path, monke
     # What a --set row changes is recorded with the run
     compare("CartPole-v1", ["reinforce"], [0], tmp_path / "row", **{**TINY, "n_timesteps": 500}, variants=[{"gamma": 0.9}])
     assert read_run_hyperparameters(tmp_path / "row", Run("reinforce", 0, {"gamma": 0.9}))["gamma"] == 0.9
+    # A record that cannot be read is named, not taken for a run of earlier versions
+    record = hyperparameters_path(tmp_path, Run("reinforce", 0))
+    for damaged in ('{"n_episodes": ', "[]"):
+        record.write_text(damaged)
+        with pytest.raises(SystemExit, match=re.escape(f"reinforce_seed0 (its record: {record} ")):
+            compare("CartPole-v1", ["reinforce"], [0], tmp_path, **TINY, train=False)
     # Runs that recorded nothing (started by earlier versions) are taken as they are
     for seed in (0, 1):
         hyperparameters_path(tmp_path, Run("reinforce", seed)).unlink()

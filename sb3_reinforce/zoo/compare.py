@@ -67,17 +67,23 @@ def drop_damaged_runs(output: Path, runs: list[Run], settings: Settings) -> None
 def check_hyperparameters(output: Path, runs: list[Run], settings: Settings) -> None:
     """
     Check that every run started in the folder (finished or not) was started with the hyperparameters its entry (and
-    ``--set`` row) has now. Runs started by versions that did not record them are taken as they are.
+    ``--set`` row) has now. Runs started by versions that did not record them are taken as they are; a record that
+    cannot be read is not.
 
     :param output: Output folder of the env's comparison
     :param runs: Every run of the comparison
     :param settings: Their settings
-    :raises SystemExit: naming the runs started with other hyperparameters and what differs
+    :raises SystemExit: naming the runs started with other hyperparameters and what differs, or whose record is damaged
     """
     entries: dict[str, dict[str, Any]] = {}
     changed = []
     for run in runs:
-        if (recorded := read_run_hyperparameters(output, run)) is None:
+        try:
+            recorded = read_run_hyperparameters(output, run)
+        except ValueError as error:
+            changed.append(f"{run.name} (its record: {error})")
+            continue
+        if recorded is None:
             continue
         key = f"{run.algo}[{run.variant}]"
         if key not in entries:
@@ -92,9 +98,9 @@ def check_hyperparameters(output: Path, runs: list[Run], settings: Settings) -> 
             changed.append(f"{run.name} ({'; '.join(differences)})")
     if changed:
         raise SystemExit(
-            f"{output}: runs started with other hyperparameters than their entries have now: {', '.join(changed)}. "
-            "Write this comparison to another --output, or remove those runs' files (runs/<run>.* and "
-            "checkpoints/<run>.pkl) to train them again."
+            f"{output}: runs started with other hyperparameters than their entries have now, or not known to have "
+            f"been: {', '.join(changed)}. Write this comparison to another --output, or remove those runs' files "
+            "(runs/<run>.* and checkpoints/<run>.pkl) to train them again."
         )
 
 

@@ -89,12 +89,19 @@ def read_run_hyperparameters(output: Path, run: Run) -> dict[str, Any] | None:
     :param output: Output folder of one env's comparison
     :param run: A run, finished or not
     :return: The hyperparameters it was started with, ``None`` if they were not recorded (runs started by earlier
-        versions) or cannot be read
+        versions)
+    :raises ValueError: if the record is there but is not a JSON object (a damaged or hand-edited file)
     """
-    try:
-        return json.loads(hyperparameters_path(output, run).read_text())
-    except (OSError, json.JSONDecodeError):
+    path = hyperparameters_path(output, run)
+    if not path.exists():
         return None
+    try:
+        recorded = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} cannot be read ({error})") from None
+    if not isinstance(recorded, dict):
+        raise ValueError(f"{path} holds a {type(recorded).__name__}, not the hyperparameters")
+    return recorded
 
 
 def checkpoint_path(output: Path, run: Run) -> Path:
