@@ -44,17 +44,17 @@ def recorded_batches(env, n_updates: int = 1, policy: str = "MlpPolicy", **kwarg
 def test_monte_carlo_returns_are_hand_computed_sums():
     (batch,) = recorded_batches(make_vec_env(CountingEnv, n_envs=1), n_episodes=2)
     rewards_to_go = [1 + GAMMA + GAMMA**2 + GAMMA**3, 1 + GAMMA + GAMMA**2, 1 + GAMMA, 1.0]
-    np.testing.assert_allclose(batch.rewards_to_go.numpy(), rewards_to_go * 2, rtol=1e-6)
-    np.testing.assert_allclose(batch.episode_returns.numpy(), [rewards_to_go[0]] * 8, rtol=1e-6)
-    np.testing.assert_array_equal(batch.episode_steps.numpy(), [0, 1, 2, 3] * 2)
-    np.testing.assert_array_equal(batch.observations.numpy().ravel(), [0, 1, 2, 3] * 2)
+    np.testing.assert_allclose(batch.rewards_to_go.cpu().numpy(), rewards_to_go * 2, rtol=1e-6)
+    np.testing.assert_allclose(batch.episode_returns.cpu().numpy(), [rewards_to_go[0]] * 8, rtol=1e-6)
+    np.testing.assert_array_equal(batch.episode_steps.cpu().numpy(), [0, 1, 2, 3] * 2)
+    np.testing.assert_array_equal(batch.observations.cpu().numpy().ravel(), [0, 1, 2, 3] * 2)
     assert batch.n_episodes == 2
 
 
 def test_time_limit_ends_the_trajectory():
     env = make_vec_env(lambda: gym.wrappers.TimeLimit(CountingEnv(length=100), 3), n_envs=1)
     (batch,) = recorded_batches(env, n_episodes=1)
-    np.testing.assert_allclose(batch.rewards_to_go.numpy(), [1 + GAMMA + GAMMA**2, 1 + GAMMA, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(batch.rewards_to_go.cpu().numpy(), [1 + GAMMA + GAMMA**2, 1 + GAMMA, 1.0], rtol=1e-6)
 
 
 def test_bootstrap_truncated_adds_discounted_value():
@@ -70,7 +70,7 @@ def test_bootstrap_truncated_adds_discounted_value():
     model.learn(1, callback=recorder)
     last = 1 + GAMMA * 5.0
     np.testing.assert_allclose(
-        recorder.batches[0].rewards_to_go.numpy(), [1 + GAMMA + GAMMA**2 * last, 1 + GAMMA * last, last], rtol=1e-6
+        recorder.batches[0].rewards_to_go.cpu().numpy(), [1 + GAMMA + GAMMA**2 * last, 1 + GAMMA * last, last], rtol=1e-6
     )
 
 
@@ -82,14 +82,15 @@ def test_quotas_per_env_and_no_episode_continued_across_updates():
         # Every episode starts at the environment's first observation and is complete
         first_observations = batch.observations[batch.episode_steps == 0]
         assert th.all(first_observations == 0)
-        np.testing.assert_allclose(batch.episode_steps.numpy(), batch.observations.numpy().ravel())
+        np.testing.assert_allclose(batch.episode_steps.cpu().numpy(), batch.observations.cpu().numpy().ravel())
 
 
 def test_episode_lengths_are_not_biased_towards_short_episodes():
     # Mean length of RandomLengthEnv's episodes is 5.5; "whatever finished first" with 4 envs would be far shorter
     env = make_vec_env(RandomLengthEnv, n_envs=4, seed=0)
     batches = recorded_batches(env, n_updates=100, n_episodes=4)
-    lengths = np.concatenate([np.diff(np.flatnonzero(np.r_[batch.episode_steps.numpy() == 0, True])) for batch in batches])
+    starts = [batch.episode_steps.cpu().numpy() == 0 for batch in batches]
+    lengths = np.concatenate([np.diff(np.flatnonzero(np.r_[first_steps, True])) for first_steps in starts])
     standard_error = lengths.std() / np.sqrt(len(lengths))
     assert abs(lengths.mean() - 5.5) < 4 * standard_error
 
@@ -176,7 +177,7 @@ print("growth", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
 def test_observations_keep_their_dtype():
     (batch,) = recorded_batches(make_vec_env(ImageEnv, n_envs=1), n_episodes=1, policy="CnnPolicy")
     assert batch.observations.dtype == th.uint8
-    np.testing.assert_array_equal(batch.observations[:, 0, 0, 0].numpy(), [0, 1, 2, 3])
+    np.testing.assert_array_equal(batch.observations[:, 0, 0, 0].cpu().numpy(), [0, 1, 2, 3])
 
 
 class StopAfter(BaseCallback):
@@ -200,8 +201,8 @@ def test_a_stopped_collection_leaves_no_stale_step(stop_at):
     model.learn(1, callback=recorder, reset_num_timesteps=False)
     (batch,) = recorder.batches
     # Every step h of every episode holds the observation of time index h: fresh, complete episodes
-    np.testing.assert_array_equal(batch.observations.numpy().ravel(), batch.episode_steps.numpy())
-    np.testing.assert_array_equal(batch.episode_steps.numpy(), [0, 1, 2, 3] * 4)
+    np.testing.assert_array_equal(batch.observations.cpu().numpy().ravel(), batch.episode_steps.cpu().numpy())
+    np.testing.assert_array_equal(batch.episode_steps.cpu().numpy(), [0, 1, 2, 3] * 4)
 
 
 def test_non_finite_reward_is_refused_and_model_intact(tmp_path):

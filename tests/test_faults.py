@@ -79,8 +79,11 @@ def test_refused_value_regression_restores_the_whole_update(monkeypatch):
     # The policy-gradient step goes through, then the first value-regression step meets an infinite loss
     fit_value_function = model._fit_value_function
 
+    def infinite(obs: th.Tensor) -> th.Tensor:
+        return th.full((len(obs), 1), np.inf, device=obs.device, requires_grad=True)
+
     def infinite_values(batch):
-        monkeypatch.setattr(model.policy, "predict_values", lambda obs: th.full((len(obs), 1), np.inf, requires_grad=True))
+        monkeypatch.setattr(model.policy, "predict_values", infinite)
         fit_value_function(batch)
 
     monkeypatch.setattr(model, "_fit_value_function", infinite_values)
@@ -126,7 +129,8 @@ def test_value_regression_step_leaving_a_non_finite_state_is_refused(monkeypatch
 def test_value_regression_leaves_the_policy_outputs_unchanged_with_a_shared_features_extractor(monkeypatch):
     model = REINFORCE("CnnPolicy", make_vec_env(ImageEnv, n_envs=1), n_episodes=2, n_critic_updates=3, seed=0)
     assert model.policy.share_features_extractor
-    observations = th.as_tensor(np.stack([np.full((1, 36, 36), value, dtype=np.uint8) for value in range(5)]))
+    images = np.stack([np.full((1, 36, 36), value, dtype=np.uint8) for value in range(5)])
+    observations = th.as_tensor(images, device=model.device)
     recorded = []
     fit_value_function = model._fit_value_function
 

@@ -27,6 +27,8 @@ def test_previous_release_file_loads_and_trains():
     with warnings.catch_warnings():
         # e.g. "Could not deserialize object rollout_buffer_class"
         warnings.simplefilter("error", UserWarning)
+        # ...but not SB3's advice to train an MLP on the CPU, given on a machine with a GPU
+        warnings.filterwarnings("ignore", message="You are trying to run REINFORCE on the GPU")
         model = REINFORCE.load(PREVIOUS_RELEASE_FILE, env=gym.make("CartPole-v1"))
         model.learn(50)
     assert (model.n_episodes, model.policy.net_arch) == (2, [8])
