@@ -118,6 +118,8 @@ def test_subproc_vec_env_trains_as_dummy_vec_env():
     np.testing.assert_array_equal(subproc_mean, dummy_mean)
 
 
+# SB3's progress bar draws with tqdm.rich, which warns that it is experimental
+@pytest.mark.filterwarnings("ignore:rich is experimental")
 def test_callbacks_logger_and_progress_bar(tmp_path):
     eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=1)
     eval_callback = EvalCallback(eval_env, eval_freq=100, n_eval_episodes=2, log_path=str(tmp_path / "eval"))
