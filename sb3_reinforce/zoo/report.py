@@ -93,11 +93,12 @@ def first_reaching(evaluations: pd.DataFrame, reward_threshold: float) -> pd.Dat
     return first.reindex(pd.MultiIndex.from_frame(evaluations[keys].drop_duplicates())).sort_index()
 
 
-def row_label(algo: str, variant: str) -> str:
+def row_label(algo: str, variant: str, held_out: bool = False) -> str:
     """
-    :return: How a row of the table names a run group: ``reinforce`` or ``reinforce (baseline=mean)``
+    :param held_out: Whether the group is of held-out seeds
+    :return: How the report names a run group: ``reinforce``, ``reinforce (baseline=mean)``, ``reinforce (held out)``
     """
-    return f"{algo} ({variant})" if variant else algo
+    return (f"{algo} ({variant})" if variant else algo) + (" (held out)" if held_out else "")
 
 
 def seed_list(seeds: list[int]) -> str:
@@ -117,8 +118,7 @@ def _seeds_by_row(runs: list[Run], held_out_seeds: frozenset[int]) -> dict[str, 
     """
     seeds: dict[str, list[int]] = {}
     for run in runs:
-        label = row_label(run.algo, run.variant) + (" (held out)" if run.seed in held_out_seeds else "")
-        seeds.setdefault(label, []).append(run.seed)
+        seeds.setdefault(row_label(run.algo, run.variant, run.seed in held_out_seeds), []).append(run.seed)
     return seeds
 
 
@@ -190,7 +190,7 @@ def summary_markdown(
         )
         scores_by_seed = zip(runs["seed"], scores, strict=True)
         per_seed.append(
-            f"- {label}{' (held out)' if held_out else ''}: "
+            f"- {row_label(algo, variant, held_out)}: "
             + ", ".join(f"{seed}: {number(score)}" for seed, score in scores_by_seed)
         )
     if unfinished:
@@ -231,7 +231,7 @@ def learning_curves(
         curves = np.array([np.interp(grid, run["timesteps"], run["mean_reward"]) for _, run in runs.groupby("seed")])
         mean, low, high = bootstrap_interval(curves, lambda runs: runs.mean(axis=0))
         seeds = f"{len(curves)} seed" + ("s" if len(curves) > 1 else "")
-        label = f"{row_label(algo, variant)}{' (held out)' if held_out else ''} ({seeds})"
+        label = f"{row_label(algo, variant, held_out)} ({seeds})"
         (line,) = axes.plot(grid, mean, label=label, color=colours.get((algo, variant)), linestyle="--" if held_out else "-")
         colours.setdefault((algo, variant), line.get_color())
         axes.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
