@@ -1,5 +1,6 @@
 """compare: resumable runs, one output folder per settings, variants and held-out seeds, and the report's statistics."""
 
+import json
 import re
 import shlex
 import subprocess
@@ -26,6 +27,7 @@ from sb3_reinforce.zoo.results import (
     read_run_hyperparameters,
     run_path,
 )
+from sb3_reinforce.zoo.training import make_run_eval_env
 
 ALGOS = ["reinforce", "ppo"]
 # 2 algos x 2 seeds x 1500 steps, evaluated every 500 steps on 2 episodes
@@ -189,6 +191,36 @@ def test_other_settings_need_another_output(tmp_path: Path) -> None:
     compare("CartPole-v1", ["reinforce"], [0], tmp_path, **TINY)
     with pytest.raises(SystemExit, match="choose another --output"):
         compare("CartPole-v1", ["reinforce"], [0], tmp_path, **{**TINY, "n_timesteps": 3000})
+
+
+def test_folder_with_overlapping_evaluation_seeds_needs_another_output(tmp_path: Path) -> None:
+    compare("CartPole-v1", ["reinforce"], [0], tmp_path, **TINY)
+    settings_file = tmp_path / "settings.json"
+    recorded = json.loads(settings_file.read_text())
+    assert recorded["eval_seeds"] == "disjoint"
+    # settings.json as versions that seeded the evaluation envs seed + i wrote it
+    del recorded["eval_seeds"]
+    settings_file.write_text(json.dumps(recorded))
+    with pytest.raises(SystemExit, match=r"'eval_seeds': 'overlapping'.*choose another --output"):
+        compare("CartPole-v1", ["reinforce"], [0], tmp_path, **TINY, train=False)
+
+
+def initial_observations(seed: int, settings: Settings) -> set[tuple[float, ...]]:
+    """The first observation of every evaluation env of the REINFORCE run of ``seed``."""
+    eval_env = make_run_eval_env(Run("reinforce", seed), settings)
+    observations = eval_env.reset()
+    eval_env.close()
+    return {tuple(observation) for observation in observations}
+
+
+def test_runs_of_different_seeds_share_no_evaluation_env() -> None:
+    settings = Settings("CartPole-v1", n_timesteps=1500, eval_freq=500, eval_episodes=10)
+    # Same seed, same episodes: algorithms compared on a seed meet the same evaluation episodes
+    assert initial_observations(0, settings) == initial_observations(0, settings)
+    assert len(initial_observations(0, settings)) == settings.eval_episodes
+    # Seeded s + i, as before, seeds 0 and 1 shared 9 of their 10 envs
+    for seed, other_seed in [(0, 1), (1, 2), (0, 100)]:
+        assert not initial_observations(seed, settings) & initial_observations(other_seed, settings)
 
 
 @pytest.mark.slow

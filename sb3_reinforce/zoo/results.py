@@ -32,12 +32,24 @@ class Settings:
     :param n_timesteps: Training budget of every run
     :param eval_freq: Evaluate every ``eval_freq`` env steps (all training envs together)
     :param eval_episodes: Episodes per evaluation (deterministic actions)
+    :param eval_seeds: How a run's evaluation envs (one per episode) are seeded: ``"disjoint"``, env ``i`` of the run
+        of seed ``s`` gets ``s * eval_episodes + i`` (see ``first_eval_seed``), so that runs of different seeds share
+        no evaluation env. Folders written before it was recorded used ``s + i`` (neighbouring seeds shared all their
+        evaluation envs but one) and read as ``"overlapping"``.
     """
 
     env_id: str
     n_timesteps: int
     eval_freq: int
     eval_episodes: int
+    eval_seeds: str = "disjoint"
+
+    def first_eval_seed(self, seed: int) -> int:
+        """
+        :param seed: Seed of a run
+        :return: The seed of its first evaluation env; env ``i`` gets this seed plus ``i`` (SB3's ``make_vec_env``)
+        """
+        return seed * self.eval_episodes
 
 
 @dataclass(frozen=True)
@@ -220,7 +232,7 @@ def read_settings(output: Path) -> Settings:
     """
     settings_file = output / "settings.json"
     try:
-        return Settings(**json.loads(settings_file.read_text()))
+        return Settings(**{"eval_seeds": "overlapping", **json.loads(settings_file.read_text())})
     except (json.JSONDecodeError, TypeError) as error:
         raise SystemExit(
             f"{settings_file} is damaged ({type(error).__name__}: {error}): delete it to keep the runs of this folder "

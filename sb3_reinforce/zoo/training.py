@@ -168,8 +168,7 @@ def _train_and_evaluate(run: Run, settings: Settings, output: Path, device: str,
         restore_normalization(checkpoint, env)
         model = ALGOS[run.algo].load(io.BytesIO(checkpoint.model), env=env, device=device)
         rows, train_time = checkpoint.rows, checkpoint.train_time
-    # One evaluation env per episode, stepped together
-    eval_env = make_eval_env(run.algo, settings.env_id, n_envs=settings.eval_episodes, seed=run.seed, overrides=run.overrides)
+    eval_env = make_run_eval_env(run, settings)
     callback = PeriodicEvaluation(
         eval_env, settings.eval_freq, settings.eval_episodes, checkpoint_path(output, run), rows, train_time
     )
@@ -184,6 +183,17 @@ def _train_and_evaluate(run: Run, settings: Settings, output: Path, device: str,
     path = write_run(output, run, callback.rows)
     checkpoint_path(output, run).unlink()
     return path
+
+
+def make_run_eval_env(run: Run, settings: Settings) -> VecEnv:
+    """
+    :param run: A run of the comparison
+    :param settings: Its settings
+    :return: Its evaluation env: one env per episode, stepped together, seeded as ``settings.first_eval_seed`` says
+    """
+    return make_eval_env(
+        run.algo, settings.env_id, settings.eval_episodes, seed=settings.first_eval_seed(run.seed), overrides=run.overrides
+    )
 
 
 def read_checkpoint(path: Path) -> Checkpoint | None:
