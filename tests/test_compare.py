@@ -5,6 +5,7 @@ import re
 import shlex
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -218,9 +219,16 @@ def test_runs_of_different_seeds_share_no_evaluation_env() -> None:
     # Same seed, same episodes: algorithms compared on a seed meet the same evaluation episodes
     assert initial_observations(0, settings) == initial_observations(0, settings)
     assert len(initial_observations(0, settings)) == settings.eval_episodes
-    # Seeded s + i, as before, seeds 0 and 1 shared 9 of their 10 envs
     for seed, other_seed in [(0, 1), (1, 2), (0, 100)]:
         assert not initial_observations(seed, settings) & initial_observations(other_seed, settings)
+    # Seeded s + i, as before the seeding was recorded, seeds 0 and 1 share 9 of their 10 envs
+    overlapping = replace(settings, eval_seeds="overlapping")
+    assert len(initial_observations(0, overlapping) & initial_observations(1, overlapping)) == 9
+
+
+def test_unknown_evaluation_seeding_is_refused() -> None:
+    with pytest.raises(ValueError, match=re.escape("eval_seeds must be one of ('disjoint', 'overlapping'), got 'shared'")):
+        Settings("CartPole-v1", 1500, 500, 10, eval_seeds="shared")
 
 
 @pytest.mark.slow

@@ -148,10 +148,16 @@ def test_damaged_run_file_is_named_and_redone(tmp_path: Path, finished_output: P
     assert intact.stat().st_mtime_ns == intact_mtime
 
 
-def test_damaged_settings_file_is_named(tmp_path: Path, finished_output: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [lambda text: text[:20], lambda text: text.replace('"disjoint"', '"shared"')],
+    ids=["truncated", "unknown seeding"],
+)
+def test_damaged_settings_file_is_named(tmp_path: Path, finished_output: Path, damage) -> None:
     shutil.copytree(finished_output, tmp_path, dirs_exist_ok=True)
     settings_file = tmp_path / "settings.json"
-    settings_file.write_text(settings_file.read_text()[:20])
+    assert damage(settings_file.read_text()) != settings_file.read_text()
+    settings_file.write_text(damage(settings_file.read_text()))
     with pytest.raises(SystemExit, match=f"{settings_file} is damaged"):
         finished_comparison(tmp_path)
 

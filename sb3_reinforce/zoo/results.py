@@ -21,6 +21,8 @@ from typing import Any
 import pandas as pd
 
 EVALUATION_COLUMNS = ["algo", "variant", "seed", "timesteps", "mean_reward", "std_reward", "time_s"]
+# How the evaluation envs of a run are seeded, see Settings
+EVAL_SEEDINGS = ("disjoint", "overlapping")
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,10 @@ class Settings:
     :param n_timesteps: Training budget of every run
     :param eval_freq: Evaluate every ``eval_freq`` env steps (all training envs together)
     :param eval_episodes: Episodes per evaluation (deterministic actions)
-    :param eval_seeds: How a run's evaluation envs (one per episode) are seeded: ``"disjoint"``, env ``i`` of the run
-        of seed ``s`` gets ``s * eval_episodes + i`` (see ``first_eval_seed``), so that runs of different seeds share
-        no evaluation env. Folders written before it was recorded used ``s + i`` (neighbouring seeds shared all their
-        evaluation envs but one) and read as ``"overlapping"``.
+    :param eval_seeds: How a run's evaluation envs (one per episode) are seeded (``first_eval_seed``): ``"disjoint"``,
+        env ``i`` of the run of seed ``s`` gets ``s * eval_episodes + i``, so that runs of different seeds share no
+        evaluation env; ``"overlapping"``, ``s + i``, where neighbouring seeds share all their evaluation envs but one
+        (folders written before the seeding was recorded read as such)
     """
 
     env_id: str
@@ -44,12 +46,16 @@ class Settings:
     eval_episodes: int
     eval_seeds: str = "disjoint"
 
+    def __post_init__(self) -> None:
+        if self.eval_seeds not in EVAL_SEEDINGS:
+            raise ValueError(f"eval_seeds must be one of {EVAL_SEEDINGS}, got {self.eval_seeds!r}")
+
     def first_eval_seed(self, seed: int) -> int:
         """
         :param seed: Seed of a run
         :return: The seed of its first evaluation env; env ``i`` gets this seed plus ``i`` (SB3's ``make_vec_env``)
         """
-        return seed * self.eval_episodes
+        return seed * self.eval_episodes if self.eval_seeds == "disjoint" else seed
 
 
 @dataclass(frozen=True)
@@ -233,7 +239,7 @@ def read_settings(output: Path) -> Settings:
     settings_file = output / "settings.json"
     try:
         return Settings(**{"eval_seeds": "overlapping", **json.loads(settings_file.read_text())})
-    except (json.JSONDecodeError, TypeError) as error:
+    except (ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
         raise SystemExit(
             f"{settings_file} is damaged ({type(error).__name__}: {error}): delete it to keep the runs of this folder "
             "(they are checked against the new settings on the next run), or choose another --output"
