@@ -156,8 +156,9 @@ def test_damaged_run_file_is_named_and_redone(tmp_path: Path, finished_output: P
 def test_damaged_settings_file_is_named(tmp_path: Path, finished_output: Path, damage) -> None:
     shutil.copytree(finished_output, tmp_path, dirs_exist_ok=True)
     settings_file = tmp_path / "settings.json"
-    assert damage(settings_file.read_text()) != settings_file.read_text()
-    settings_file.write_text(damage(settings_file.read_text()))
+    intact = settings_file.read_text()
+    assert damage(intact) != intact
+    settings_file.write_text(damage(intact))
     with pytest.raises(SystemExit, match=f"{settings_file} is damaged"):
         finished_comparison(tmp_path)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sb3_reinforce.zoo.compare import main
+from sb3_reinforce.zoo.compare import main, make_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND_PREFIX = ["python", "-m", "sb3_reinforce.compare"]
@@ -24,7 +24,7 @@ def report_arguments(report: Path) -> list[str]:
 def rendered_from_results(report: Path) -> bool:
     """:return: Whether ``report`` was rendered from the repository's ``results/`` folder"""
     arguments = report_arguments(report)
-    return "--output" in arguments and arguments[arguments.index("--output") + 1] == "results"
+    return bool(arguments) and make_parser().parse_args(arguments).output == Path("results")
 
 
 PUBLISHED_REPORTS = [report for report in sorted((ROOT / "docs" / "results").glob("*.md")) if rendered_from_results(report)]
