@@ -129,7 +129,7 @@ def test_report_only_reports_the_finished_runs_and_trains_nothing(
     # The command stated is the one that trains the whole grid
     assert summary.startswith(f"`python -m sb3_reinforce.compare {' '.join(grid)} --held-out-seeds 100 --eval-episodes 2")
     assert [row[:2] for row in table_rows(summary)] == [["reinforce", "0"]]
-    unfinished = "- reinforce: seeds 1\n- reinforce (held out): seeds 100\n- ppo: seeds 0-1\n- ppo (held out): seeds 100\n"
+    unfinished = "- reinforce: seed 1\n- reinforce (held out): seed 100\n- ppo: seeds 0-1\n- ppo (held out): seed 100\n"
     assert f"the command above trains them):\n\n{unfinished}" in summary
     assert set(pd.read_csv(tmp_path / "CartPole-v1" / "evaluations.csv")["seed"]) == {0}
 

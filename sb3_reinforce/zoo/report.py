@@ -196,7 +196,7 @@ def summary_markdown(
     if unfinished:
         per_seed += ["", "Not finished yet, so not in the table above (the command above trains them):", ""]
         per_seed += [
-            f"- {label}: seeds {seed_list(sorted(seeds))}"
+            f"- {label}: {'seed' if len(seeds) == 1 else 'seeds'} {seed_list(sorted(seeds))}"
             for label, seeds in _seeds_by_row(unfinished, held_out_seeds).items()
         ]
     # Other libraries' numbers for the task, in a table of their own (their budgets, metrics and env versions)
