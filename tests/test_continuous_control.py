@@ -67,7 +67,7 @@ class ContinuousBandit(gym.Env):
 
 def reward(actions: th.Tensor) -> th.Tensor:
     """The bandit's reward of env actions (last dimension), in torch."""
-    return -((actions - th.as_tensor(TARGET, dtype=actions.dtype)) ** 2).sum(dim=-1)
+    return -((actions - th.as_tensor(TARGET, dtype=actions.dtype, device=actions.device)) ** 2).sum(dim=-1)
 
 
 def gauss_hermite(n_nodes: int, dim: int) -> tuple[th.Tensor, th.Tensor]:
@@ -84,25 +84,25 @@ def gauss_hermite(n_nodes: int, dim: int) -> tuple[th.Tensor, th.Tensor]:
 def squashed_expectation(policy: ActorCriticPolicy, function, n_nodes: int = N_NODES) -> th.Tensor:
     """
     ``E[function(u)]`` for ``u`` the pre-tanh Gaussian of the policy, averaged over ``OBSERVATIONS``, by Gauss-Hermite
-    quadrature, differentiable with respect to the policy's parameters.
+    quadrature on the policy's device, differentiable with respect to the policy's parameters.
 
     :param function: Of the pre-tanh actions ``(n_observations, n_nodes, action_dim)``, one value per node
     """
-    gaussian = policy.get_distribution(th.as_tensor(OBSERVATIONS)).distribution
-    nodes, weights = gauss_hermite(n_nodes, gaussian.mean.shape[-1])
+    gaussian = policy.get_distribution(th.as_tensor(OBSERVATIONS, device=policy.device)).distribution
+    nodes, weights = (tensor.to(policy.device) for tensor in gauss_hermite(n_nodes, gaussian.mean.shape[-1]))
     pre_tanh = gaussian.mean.double()[:, None, :] + gaussian.stddev.double()[:, None, :] * nodes[None]
     return (function(pre_tanh) * weights).sum(dim=-1).mean()
 
 
 def expected_reward(policy: ActorCriticPolicy, n_nodes: int = N_NODES) -> th.Tensor:
     """J: the expected reward of the squashed policy on the bandit, by quadrature."""
-    low, high = (th.as_tensor(bound, dtype=th.float64) for bound in (BOUNDS.low, BOUNDS.high))
+    low, high = (th.as_tensor(bound, dtype=th.float64, device=policy.device) for bound in (BOUNDS.low, BOUNDS.high))
     return squashed_expectation(policy, lambda u: reward(low + 0.5 * (th.tanh(u) + 1) * (high - low)), n_nodes)
 
 
 def squashed_entropy(policy: ActorCriticPolicy, n_nodes: int = N_NODES) -> th.Tensor:
     """The entropy of the squashed policy, averaged over ``OBSERVATIONS``: H(u) + E[sum log(1 - tanh(u)^2)]."""
-    gaussian = policy.get_distribution(th.as_tensor(OBSERVATIONS)).distribution
+    gaussian = policy.get_distribution(th.as_tensor(OBSERVATIONS, device=policy.device)).distribution
     # log(1 - tanh(u)^2) = -2 log(cosh(u)), written so that it stays finite where tanh(u) rounds to 1
     log_det_jacobian = squashed_expectation(
         policy, lambda u: (-2 * (u.abs() + th.log1p(th.exp(-2 * u.abs())) - math.log(2))).sum(dim=-1), n_nodes
@@ -115,7 +115,7 @@ def policy_gradient(policy: ActorCriticPolicy, objective: th.Tensor) -> dict[str
     named = [(name, parameter) for name, parameter in policy.named_parameters() if "value" not in name]
     gradients = th.autograd.grad(objective, [parameter for _, parameter in named], allow_unused=True)
     return {
-        name: np.zeros(parameter.shape) if gradient is None else gradient.double().numpy()
+        name: np.zeros(parameter.shape) if gradient is None else gradient.double().cpu().numpy()
         for (name, parameter), gradient in zip(named, gradients, strict=True)
     }
 
@@ -199,7 +199,7 @@ def entropy_samples(policy: SquashedActorCriticPolicy, estimate, n_samples: int 
     :param estimate: Of the policy, observations and actions, one estimate per action
     :return: The values ``(n_samples,)`` and the gradients keyed like ``policy_gradient``
     """
-    observations = th.as_tensor(OBSERVATIONS).repeat(n_actions, 1)
+    observations = th.as_tensor(OBSERVATIONS, device=policy.device).repeat(n_actions, 1)
     values, gradients = [], []
     for _ in range(n_samples):
         if policy.use_sde:
@@ -428,9 +428,9 @@ def test_learned_log_std_is_state_independent(policy: str) -> None:
     model = REINFORCE(policy, make_vec_env(ContinuousBandit, n_envs=4, seed=0), n_episodes=4, learning_rate=1e-2, seed=0)
     # One parameter per action dimension, log_std_init (0) at first
     assert model.policy.log_std.shape == (2,)
-    assert th.equal(model.policy.log_std.detach(), th.zeros(2))
+    assert th.equal(model.policy.log_std.detach(), th.zeros(2, device=model.device))
     log_std_before = model.policy.log_std.detach().clone()
-    observations = th.as_tensor(OBSERVATIONS)
+    observations = th.as_tensor(OBSERVATIONS, device=model.device)
     std = model.policy.get_distribution(observations).distribution.stddev
     # The same standard deviation whatever the observation (the means differ)
     assert th.equal(std, std[:1].expand_as(std))
