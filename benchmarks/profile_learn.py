@@ -10,7 +10,8 @@ Time on no part's stack is ``collect_rollouts`` itself (its loop, the quotas, th
 
     python benchmarks/profile_learn.py --env CartPole-v1 --n-envs 8 --steps 40000
 
-To profile another version of the package, put it first on ``PYTHONPATH``, e.g. a ``git worktree`` of an older commit.
+Needs ``pip install pyinstrument``. To profile another version of the package, put it first on ``PYTHONPATH``, e.g. a
+``git worktree`` of an older commit.
 """
 
 import argparse
@@ -76,7 +77,11 @@ def time_by_part(root: Frame) -> dict[str, float]:
 def profile_learn(env_id: str, n_envs: int, steps: int) -> dict[str, float]:
     """Train REINFORCE from its zoo entry (seed 0, ``n_envs`` envs) for ``steps`` steps under pyinstrument."""
     import torch as th
-    from pyinstrument import Profiler
+
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        raise SystemExit("profile_learn.py needs pyinstrument (no extra installs it): pip install pyinstrument") from None
 
     th.set_num_threads(1)
     register_reinforce()
