@@ -1,6 +1,6 @@
 """benchmarks/profile_learn.py charges each sampled stack of ``learn()`` to the part of the run it belongs to."""
 
-import importlib.util
+import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,16 +18,8 @@ class FakeFrame:
     children: list["FakeFrame"] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def profile_learn():
-    spec = importlib.util.spec_from_file_location("profile_learn", PROFILE_LEARN)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_time_by_part_charges_the_outermost_part_inside_the_collection(profile_learn) -> None:
+def test_time_by_part_charges_the_outermost_part_inside_the_collection() -> None:
+    profile_learn = runpy.run_path(str(PROFILE_LEARN))
     step = FakeFrame("step", 5.0, [FakeFrame("step", 4.0), FakeFrame("add", 0.5)])  # a wrapper's step and add
     collection = FakeFrame(
         "collect_rollouts",
@@ -38,7 +30,7 @@ def test_time_by_part_charges_the_outermost_part_inside_the_collection(profile_l
     setup = FakeFrame("_setup_learn", 0.5, [FakeFrame("step", 0.2)])  # a step outside the collection is set-up
     root = FakeFrame("learn", 10.0, [collection, update, setup])
 
-    seconds = profile_learn.time_by_part(root)
+    seconds = profile_learn["time_by_part"](root)
 
     assert seconds == {
         "VecEnv step (env, Monitor, VecEnv)": 5.0,
@@ -46,7 +38,7 @@ def test_time_by_part_charges_the_outermost_part_inside_the_collection(profile_l
         "buffer writes": 0.5,
         "callbacks and episode log": 0.25,
         "update (train)": 1.5,
-        profile_learn.LOOP_PART: 8.0 - 5.0 - 1.0 - 0.5 - 0.25,
-        profile_learn.OTHER_PART: 10.0 - 8.0 - 1.5,
+        profile_learn["LOOP_PART"]: 8.0 - 5.0 - 1.0 - 0.5 - 0.25,
+        profile_learn["OTHER_PART"]: 10.0 - 8.0 - 1.5,
     }
     assert sum(seconds.values()) == pytest.approx(root.time)
